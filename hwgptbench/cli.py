@@ -86,9 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _extensions():
     """Subcommands defined next to their code (imported lazily when the CLI runs)."""
     from . import query_cli, train_cli
+    from .gpu_plan import cli as gpu_plan_cli
     from .moo import cli as moo_cli
     from .profiling import cli as profiling_cli
-    return [profiling_cli.register, query_cli.register, train_cli.register, moo_cli.register]
+    return [profiling_cli.register, query_cli.register, train_cli.register, moo_cli.register,
+            gpu_plan_cli.register]
 
 
 def main(argv=None) -> int:

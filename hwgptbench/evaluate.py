@@ -26,7 +26,7 @@ from . import cost
 from .space import as_arch, get_space
 
 __all__ = ["eval_windows", "evaluate_arch", "evaluate_profiling_set", "read_results", "perplexity_table",
-           "noise_report", "DEFAULT_BUDGET_TOKENS"]
+           "build_perplexity_table", "noise_report", "DEFAULT_BUDGET_TOKENS"]
 
 DEFAULT_BUDGET_TOKENS = 65536      # 64 windows of 1024 tokens per architecture
 
@@ -205,3 +205,32 @@ def perplexity_table(space: str, results: dict[int, list[dict]], provenance: dic
         sp.encode([a])      # every id must belong to the space
     return Table("perplexity", sp.name, "perplexity", ids, np.array([index[a] for a in ids], np.int64),
                  raw, units, sources, prov, extra)
+
+
+def build_perplexity_table(results_dir, space: str, corpus_manifest="data/corpus/manifest.json"):
+    """The perplexity Table of one supernet run's result folder (``eval_{space}_f{p}.jsonl``,
+    ``state.json``, ``train_log.jsonl``), with the training's provenance, its curve, the corpus
+    manifest's sha256 and the evaluation-noise report."""
+    import hashlib
+    import re
+
+    res = Path(results_dir)
+    results = {}
+    for f in sorted(res.glob(f"eval_{space}_f*.jsonl")):
+        results[int(re.search(r"_f(\d+)\.jsonl$", f.name).group(1))] = read_results(f)
+    if not results:
+        raise FileNotFoundError(f"results: no eval_{space}_f*.jsonl in {str(res)!r}")
+    state = json.loads((res / "state.json").read_text()) if (res / "state.json").exists() else {}
+    # a call killed after a periodic checkpoint repeats some steps on resume: keep the last row of each
+    curve = list({(r.get("step"), "val_loss_max" in r): r for r in read_results(res / "train_log.jsonl")}.values())
+    curve.sort(key=lambda r: (r.get("step", 0), "val_loss_max" in r))
+    man = Path(corpus_manifest)
+    prov = {"training": {k: state.get(k) for k in ("config", "tokens_seen", "train_seconds", "device", "torch",
+                                                   "snapshots", "corpus_manifest_sha256", "auto_steps", "run_id")},
+            "train_curve": [{k: r.get(k) for k in ("step", "tokens", "loss_max", "loss_min", "loss_random",
+                                                   "val_loss_max", "val_loss_min", "tokens_per_s", "mfu")
+                             if r.get(k) is not None} for r in curve],
+            "corpus_manifest": {"path": str(man), "sha256": hashlib.sha256(man.read_bytes()).hexdigest()}
+            if man.exists() else None,
+            "noise": {str(p): noise_report(rows, space) for p, rows in results.items() if rows}}
+    return perplexity_table(space, results, prov)

@@ -28,6 +28,7 @@ import json
 import math
 import os
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -286,7 +287,9 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
         step = 0
         state = {"config": dataclasses.asdict(cfg), "step": 0, "tokens_seen": 0, "train_seconds": 0.0,
                  "corpus_manifest_sha256": manifest_hash(corpus_dir), "device": _device_name(device),
-                 "torch": torch.__version__, "snapshots": {}, "calls": []}
+                 "torch": torch.__version__, "snapshots": {}, "calls": [],
+                 # names this run: perplexities of two runs (two supernets) never share a table
+                 "run_id": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]}
     model.train()
     sp = get_space(cfg.space)
     peak = peak_flops(_device_name(device)) if device.type == "cuda" else float("nan")

@@ -117,31 +117,9 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_table(args) -> int:
-    import re
-
-    from .evaluate import noise_report, perplexity_table, read_results
+    from .evaluate import build_perplexity_table
     from .tables import write_table
 
-    res = Path(args.results)
-    results = {}
-    for f in sorted(res.glob(f"eval_{args.space}_f*.jsonl")):
-        results[int(re.search(r"_f(\d+)\.jsonl$", f.name).group(1))] = read_results(f)
-    if not results:
-        raise FileNotFoundError(f"results: no eval_{args.space}_f*.jsonl in {str(res)!r}")
-    state = json.loads((res / "state.json").read_text()) if (res / "state.json").exists() else {}
-    # a call killed after a periodic checkpoint repeats some steps on resume: keep the last row of each
-    curve = list({(r.get("step"), "val_loss_max" in r): r for r in read_results(res / "train_log.jsonl")}.values())
-    curve.sort(key=lambda r: (r.get("step", 0), "val_loss_max" in r))
-    man = Path(args.corpus_manifest)
-    prov = {"training": {k: state.get(k) for k in ("config", "tokens_seen", "train_seconds", "device", "torch",
-                                                   "snapshots", "corpus_manifest_sha256", "auto_steps")},
-            "train_curve": [{k: r.get(k) for k in ("step", "tokens", "loss_max", "loss_min", "loss_random",
-                                                   "val_loss_max", "val_loss_min") if r.get(k) is not None}
-                            for r in curve],
-            "corpus_manifest": {"path": str(man), "sha256": __import__("hashlib").sha256(man.read_bytes()).hexdigest()}
-            if man.exists() else None,
-            "noise": {str(p): noise_report(rows, args.space) for p, rows in results.items() if rows}}
-    table = perplexity_table(args.space, results, prov)
-    write_table(table, args.out)
+    write_table(build_perplexity_table(args.results, args.space, args.corpus_manifest), args.out)
     print(args.out)
     return 0

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import torch
 
-__all__ = ["measure_cpu", "measure_cuda", "RaplMeter", "NvmlMeter"]
+__all__ = ["measure_cpu", "measure_cuda", "energy_windows", "RaplMeter", "NvmlMeter"]
 
 
 class RaplMeter:
@@ -69,10 +69,31 @@ def measure_cpu(model, idx, warmup: int, repeats: int, rapl: RaplMeter | None = 
     return {"latency_ms": lat, "energy_J": np.asarray(energy)}
 
 
+def energy_windows(forward, sync, meter, window_s: float, windows: int):
+    """Energy per forward over `windows` windows of back-to-back forwards lasting >= `window_s`
+    each: forwards are issued until `window_s` has passed, then `sync` waits for the queued ones
+    (CUDA), so the meter's readings enclose exactly the window's forwards. Returns (J per forward
+    of each window, each window's seconds, each window's forwards)."""
+    energy, seconds, counts = [], [], []
+    for _ in range(windows):
+        sync()
+        t0, e0 = time.perf_counter(), meter.read()
+        n = 0
+        while n == 0 or time.perf_counter() - t0 < window_s:
+            forward()
+            n += 1
+        sync()
+        e1, t1 = meter.read(), time.perf_counter()
+        energy.append(meter.joules(e0, e1) / n)
+        seconds.append(t1 - t0)
+        counts.append(n)
+    return energy, seconds, counts
+
+
 def measure_cuda(model, idx, warmup: int, repeats: int, meter: NvmlMeter | None,
-                 energy_window_s: float, energy_windows: int) -> dict:
-    """CUDA-event latency per forward, NVML energy per forward over windows of back-to-back
-    forwards lasting >= energy_window_s each, peak allocated memory over one forward."""
+                 window_s: float, windows: int) -> dict:
+    """CUDA-event latency per forward, NVML energy per forward over `windows` windows of
+    back-to-back forwards lasting >= window_s each, peak allocated memory over one forward."""
     dev = idx.device
     with torch.inference_mode():
         for _ in range(warmup):
@@ -87,16 +108,8 @@ def measure_cuda(model, idx, warmup: int, repeats: int, meter: NvmlMeter | None,
         torch.cuda.synchronize(dev)
         lat = np.array([s.elapsed_time(e) for s, e in ev])
 
-        energy, window_s, n_fwd = [], [], max(1, math.ceil(energy_window_s / (np.median(lat) / 1e3)))
-        for _ in range(energy_windows if meter else 0):
-            torch.cuda.synchronize(dev)
-            t0, e0 = time.perf_counter(), meter.read()
-            for _ in range(n_fwd):
-                model(idx)
-            torch.cuda.synchronize(dev)
-            e1, t1 = meter.read(), time.perf_counter()
-            energy.append(meter.joules(e0, e1) / n_fwd)
-            window_s.append(t1 - t0)
+        energy, seconds, counts = energy_windows(lambda: model(idx), lambda: torch.cuda.synchronize(dev), meter,
+                                                 window_s, windows if meter else 0)
 
         torch.cuda.synchronize(dev)
         torch.cuda.reset_peak_memory_stats(dev)
@@ -104,5 +117,5 @@ def measure_cuda(model, idx, warmup: int, repeats: int, meter: NvmlMeter | None,
         torch.cuda.synchronize(dev)
         peak = torch.cuda.max_memory_allocated(dev) / 2 ** 20
     return {"latency_ms": lat, "energy_J": np.asarray(energy if energy else [math.nan]),
-            "memory_MB": np.array([peak]), "_energy_window_s": np.asarray(window_s or [math.nan]),
-            "_energy_forwards": n_fwd}
+            "memory_MB": np.array([peak]), "_energy_window_s": np.asarray(seconds or [math.nan]),
+            "_energy_forwards": np.asarray(counts or [0])}

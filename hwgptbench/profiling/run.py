@@ -23,7 +23,7 @@ from ..tables import Table, TableError, read_table, write_table
 from .devices import cpu_info, default_device_name, gpu_info, rapl_paths
 from .profiling_set import PROFILING_SEED, profiling_set
 
-__all__ = ["Protocol", "default_protocol", "profile", "git_commit"]
+__all__ = ["Protocol", "Profiler", "default_protocol", "profile", "git_commit", "build_model", "weight_pool"]
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -39,6 +39,7 @@ class Protocol:
     threads: int | None = None           # CPU only
     energy_window_s: float | None = None  # CUDA only
     energy_windows: int | None = None     # CUDA only
+    energy_first: int | None = None      # energy only on profiling-set positions below this (None: all)
 
     def check(self) -> None:
         if self.backend not in ("cpu", "cuda"):
@@ -53,6 +54,9 @@ class Protocol:
         if self.backend == "cuda" and (self.energy_window_s is None or self.energy_window_s <= 0
                                        or not self.energy_windows or self.energy_windows < 1):
             raise ValueError("energy_window_s/energy_windows: expected > 0 on CUDA")
+        if self.energy_first is not None and (isinstance(self.energy_first, bool)
+                                              or not isinstance(self.energy_first, int) or self.energy_first < 0):
+            raise ValueError(f"energy_first: expected an int >= 0 or None, got {self.energy_first!r}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads: expected >= 1, got {self.threads}")
 
@@ -108,19 +112,23 @@ class _Progress:
         self.stream.flush()
 
 
-def _open_table(out: Path, space: str, device: str, proto: Protocol, hardware: dict) -> Table:
+def _open_table(out: Path, space: str, device: str, proto: Protocol, hardware: dict,
+                energy_source: str = "measured") -> Table:
     if out.exists():
         t = read_table(out)
         if t.kind != "profile" or t.space != space or t.source != device:
             raise TableError(f"output: {str(out)!r} holds a {t.kind} table of space {t.space!r} for "
                              f"{t.source!r}, not a profile of space {space!r} for {device!r}; "
                              "nothing was overwritten")
+        if t.sources.get("energy_J", energy_source) != energy_source:
+            raise TableError(f"output: {str(out)!r} holds {t.sources['energy_J']} energy, not {energy_source}; "
+                             "use another output path; nothing was overwritten")
         if t.provenance.get("protocol_key") != proto.key():
             raise TableError(f"output: {str(out)!r} was measured with {t.provenance.get('protocol_key')}, "
                              f"not {proto.key()}; use another output path; nothing was overwritten")
         return t
     units = {"latency_ms": "ms", "energy_J": "J", "memory_MB": "MB"}
-    sources = {"latency_ms": "measured", "energy_J": "measured",
+    sources = {"latency_ms": "measured", "energy_J": energy_source,
                "memory_MB": "measured" if proto.backend == "cuda" else "analytic"}
     prov = {"device": device, "hardware": hardware, "protocol": dataclasses.asdict(proto),
             "protocol_key": proto.key(), "profiling_set_seed": PROFILING_SEED, "runs": [],
@@ -131,93 +139,163 @@ def _open_table(out: Path, space: str, device: str, proto: Protocol, hardware: d
     return Table("profile", space, device, [], np.zeros(0, np.int64), {}, units, sources, prov)
 
 
+class Profiler:
+    """Measures profiling-set architectures of one space into one table, one at a time.
+
+    Opening resumes the table at `out` (refusing one of another space, device or protocol key);
+    `measure(i)` profiles position i of the profiling set, appends the row and rewrites the table
+    atomically, so an interrupted run loses at most the architecture in flight. `meter` overrides
+    the energy meter (NVML on CUDA, RAPL on CPUs where readable): any object with ``read()`` and
+    ``joules(start, end)``; `meter_name` says what it is in the table and `meter_source` whether
+    its numbers are 'measured' or 'modelled' (a rehearsal's fake meter). With ``protocol.energy_first`` only positions below it get energy (a stated
+    subset); the others store NaN.
+    """
+
+    def __init__(self, space: str, device: str | None = None, out=None, protocol: Protocol | None = None,
+                 backend: str | None = None, command: str | None = None, data_dir="data",
+                 meter=None, meter_name: str | None = None, meter_source: str = "measured"):
+        import torch
+
+        self.space = get_space(space)
+        if backend is None:
+            backend = protocol.backend if protocol else ("cuda" if torch.cuda.is_available() else "cpu")
+        if backend == "cuda" and not torch.cuda.is_available():
+            raise ValueError("backend: 'cuda' asked for but torch sees no CUDA device")
+        self.protocol = proto = protocol or default_protocol(backend)
+        proto.check()
+        device = device or default_device_name(backend)
+        if not isinstance(device, str) or not device.replace("_", "").isalnum():
+            raise ValueError(f"device: {device!r} must be a name of letters, digits and '_'")
+        self.device = device
+        self.out = Path(out) if out else Path(data_dir) / self.space.name / f"{device}.h5"
+        hardware = {"cpu": cpu_info(), "cpu_affinity": sorted(os.sched_getaffinity(0))}
+        if proto.backend == "cuda":
+            hardware["gpu"] = gpu_info() or {"gpu_name": torch.cuda.get_device_name(0)}
+        self.table = _open_table(self.out, self.space.name, device, proto, hardware, meter_source)
+        self.table.provenance["runs"].append({
+            "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git_commit(), "command": command or " ".join(sys.argv),
+            "versions": _versions(), "host": platform.node(), "rows_before": len(self.table),
+            "hardware": hardware, "protocol": dataclasses.asdict(proto)})
+        self._torch = torch
+        self._dev = torch.device("cuda", 0) if proto.backend == "cuda" else torch.device("cpu")
+        self._dtype = getattr(torch, proto.dtype)
+        self._meter, self._pool, self._gen = meter, None, None
+        run = self.table.provenance["runs"][-1]
+        if meter is None:
+            if proto.backend == "cpu":
+                self._meter = _rapl_meter()
+                meter_name = "rapl" if self._meter else None
+            else:
+                try:
+                    from .measure import NvmlMeter
+                    self._meter, meter_name = NvmlMeter(self._dev.index or 0), "nvml"
+                except Exception as e:  # no NVML: energy stays missing, and the table says why
+                    run["energy_meter_error"] = repr(e)
+        run["energy_meter"] = meter_name if self._meter is not None else None
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def todo(self, indices) -> list[int]:
+        """The positions of `indices` (in order, without repeats) not yet in the table."""
+        indices = [int(i) for i in indices]
+        if any(i < 0 for i in indices):
+            raise ValueError("indices: profiling-set positions must be >= 0")
+        done = set(self.table.index.tolist())
+        return [i for i in dict.fromkeys(indices) if i not in done]
+
+    def _setup(self):
+        if self.protocol.backend == "cpu" and self.protocol.threads:
+            self._torch.set_num_threads(self.protocol.threads)
+        self._gen = self._torch.Generator(device=self._dev).manual_seed(0)
+        self._pool = weight_pool(self.space, self._dev, self._dtype, self._gen)
+
+    def measure(self, i: int) -> dict:
+        """Profile position i of the profiling set, append its row and rewrite the table."""
+        from .measure import measure_cpu, measure_cuda
+
+        torch, proto = self._torch, self.protocol
+        if self._pool is None:
+            self._setup()
+        arch = profiling_set(self.space.name, i + 1)[i]
+        model = build_model(arch, self._pool)
+        idx = torch.randint(0, cost.VOCAB_SIZE, (proto.batch, proto.seq), device=self._dev, generator=self._gen)
+        meter = self._meter if proto.energy_first is None or i < proto.energy_first else None
+        if proto.backend == "cuda":
+            r = measure_cuda(model, idx, proto.warmup, proto.repeats, meter,
+                             proto.energy_window_s, proto.energy_windows)
+            windows = r.pop("_energy_window_s")
+            extra = {"energy_window_s": float(np.mean(windows)) if np.isfinite(windows).all() else np.nan,
+                     "energy_forwards": int(np.sum(r.pop("_energy_forwards")))}
+        else:
+            r = measure_cpu(model, idx, proto.warmup, proto.repeats, meter)
+            r["memory_MB"] = cost.memory_mb(self.space.encode([arch]), self.space.name, proto.batch,
+                                            proto.seq, proto.dtype)
+            extra = {}
+        extra["measured_at"] = time.time()
+        del model
+        self.table.append(arch.id, i, r, extra)
+        write_table(self.table, self.out)
+        if proto.backend == "cuda":
+            torch.cuda.empty_cache()
+        return {"arch_id": arch.id, "index": i, "latency_ms": float(np.median(r["latency_ms"]))}
+
+    def run(self, indices, max_seconds: float | None = None, deadline: float | None = None,
+            progress: bool = True) -> int:
+        """Measure the `indices` not yet in the table until done, `max_seconds` after starting or the
+        wall-clock `deadline` (time.time()); returns how many rows were added."""
+        todo = self.todo(indices)
+        stop = min(deadline if deadline is not None else np.inf,
+                   time.time() + max_seconds if max_seconds is not None else np.inf)
+        bar = _Progress(len(todo), enabled=progress)
+        added = 0
+        for i in todo:
+            if time.time() > stop:
+                break
+            row = self.measure(i)
+            added += 1
+            bar.step(f"{row['arch_id'][:48]}  {row['latency_ms']:.1f} ms")
+        return added
+
+
+def weight_pool(space, device, dtype, generator):
+    """Random N(0, 0.02) values, enough for the largest tensor of the space, on the measuring
+    device: every profiled model copies its weights from here (values do not change the work)."""
+    import torch
+    pool = torch.empty(cost.VOCAB_PADDED * max(get_space(space).embed_dims), device=device, dtype=dtype)
+    return pool.normal_(0.0, 0.02, generator=generator)
+
+
+def build_model(arch, pool):
+    """GPT(arch) built directly on the pool's device and dtype (no CPU initialisation), weights
+    copied from `pool`, in eval mode."""
+    import torch
+
+    from ..model import GPT
+    model = GPT(arch, device=pool.device, dtype=pool.dtype, init=False)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(pool[:p.numel()].view_as(p))
+    return model.eval()
+
+
+def _rapl_meter():
+    """The RAPL package meter where readable (bare-metal Linux), else None (most VMs)."""
+    from .measure import RaplMeter
+    paths = rapl_paths()
+    return RaplMeter(paths) if paths else None
+
+
 def profile(space: str, device: str | None = None, out=None, n: int = 100, indices=None,
             protocol: Protocol | None = None, backend: str | None = None, command: str | None = None,
             max_seconds: float | None = None, progress: bool = True, data_dir="data") -> Path:
     """Measure the first n profiling-set architectures (or `indices`) not yet in the table."""
-    import torch
-
-    sp = get_space(space)
-    if backend is None:
-        backend = protocol.backend if protocol else ("cuda" if torch.cuda.is_available() else "cpu")
-    if backend == "cuda" and not torch.cuda.is_available():
-        raise ValueError("backend: 'cuda' asked for but torch sees no CUDA device")
-    proto = protocol or default_protocol(backend)
-    proto.check()
-    device = device or default_device_name(backend)
-    if not isinstance(device, str) or not device.replace("_", "").isalnum():
-        raise ValueError(f"device: {device!r} must be a name of letters, digits and '_'")
-    out = Path(out) if out else Path(data_dir) / sp.name / f"{device}.h5"
-    hardware = {"cpu": cpu_info(), "cpu_affinity": sorted(os.sched_getaffinity(0))}
-    if backend == "cuda":
-        hardware["gpu"] = gpu_info() or {"gpu_name": torch.cuda.get_device_name(0)}
-    table = _open_table(out, sp.name, device, proto, hardware)
-
     if indices is None:
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n: expected a count >= 0, got {n!r}")
         indices = range(n)
-    indices = [int(i) for i in indices]
-    if any(i < 0 for i in indices):
-        raise ValueError("indices: profiling-set positions must be >= 0")
-    archs = profiling_set(sp.name, max(indices) + 1 if indices else 0)
-    done = set(table.index.tolist())
-    todo = [i for i in dict.fromkeys(indices) if i not in done]
-
-    table.provenance["runs"].append({
-        "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": git_commit(), "command": command or " ".join(sys.argv),
-        "versions": _versions(), "host": platform.node(), "rows_before": len(table),
-        "hardware": hardware})
-    if not todo:
-        return out
-
-    dtype = getattr(torch, proto.dtype)
-    dev = torch.device("cuda", 0) if backend == "cuda" else torch.device("cpu")
-    if backend == "cpu" and proto.threads:
-        torch.set_num_threads(proto.threads)
-    from ..model import GPT
-    from .measure import NvmlMeter, RaplMeter, measure_cpu, measure_cuda
-
-    rapl = RaplMeter(rapl_paths()) if backend == "cpu" and rapl_paths() else None
-    meter = None
-    if backend == "cuda":
-        try:
-            meter = NvmlMeter(dev.index or 0)
-        except Exception as e:  # no NVML: energy stays missing, and the table says why
-            table.provenance["runs"][-1]["energy_meter_error"] = repr(e)
-    table.provenance["runs"][-1]["energy_meter"] = ("rapl" if rapl else None) if backend == "cpu" else (
-        "nvml" if meter else None)
-
-    gen = torch.Generator(device=dev).manual_seed(0)
-    pool = torch.empty(cost.VOCAB_PADDED * max(sp.embed_dims), device=dev, dtype=dtype)
-    pool.normal_(0.0, 0.02, generator=gen)
-    bar = _Progress(len(todo), enabled=progress)
-    t_start = time.time()
-    for i in todo:
-        if max_seconds is not None and time.time() - t_start > max_seconds:
-            break
-        arch = archs[i]
-        model = GPT(arch, device=dev, dtype=dtype, init=False)
-        with torch.no_grad():
-            for p in model.parameters():   # weights' values do not change the work; copy, don't sample
-                p.copy_(pool[:p.numel()].view_as(p))
-        model.eval()
-        idx = torch.randint(0, cost.VOCAB_SIZE, (proto.batch, proto.seq), device=dev, generator=gen)
-        if backend == "cuda":
-            r = measure_cuda(model, idx, proto.warmup, proto.repeats, meter,
-                             proto.energy_window_s, proto.energy_windows)
-            extra = {"energy_window_s": float(np.nanmean(r.pop("_energy_window_s"))),
-                     "energy_forwards": int(r.pop("_energy_forwards"))}
-        else:
-            r = measure_cpu(model, idx, proto.warmup, proto.repeats, rapl)
-            r["memory_MB"] = cost.memory_mb(sp.encode([arch]), sp.name, proto.batch, proto.seq, proto.dtype)
-            extra = {}
-        extra["measured_at"] = time.time()
-        del model
-        table.append(arch.id, i, r, extra)
-        write_table(table, out)
-        bar.step(f"{arch.id[:48]}  {np.median(r['latency_ms']):.1f} ms")
-        if backend == "cuda":
-            torch.cuda.empty_cache()
-    return out
+    p = Profiler(space, device=device, out=out, protocol=protocol, backend=backend, command=command,
+                 data_dir=data_dir)
+    p.run(indices, max_seconds=max_seconds, progress=progress)
+    return p.out

@@ -1,0 +1,167 @@
+"""`hwgptbench gpu-plan merge DIR`: bring what a lease returned into data/, refit the surrogates
+and regenerate the problems' bounds and reference fronts, in one command.
+
+Everything is read and checked before anything is written: every returned table must be valid,
+of the space and device its name says, and of the same protocol and hardware as the table it
+extends; rows already in data/ are never duplicated or replaced. A supernet's perplexities extend
+an existing perplexity table only when they come from the same training run (its run id) and the
+same corpus. Tables are written atomically, one by one, after all checks passed.
+"""
+from __future__ import annotations
+
+import json
+import re
+import tarfile
+import tempfile
+from pathlib import Path
+
+from ..tables import Table, TableError, merge_tables, read_table, write_table
+
+__all__ = ["merge_results", "read_results_dir"]
+
+_TABLE = re.compile(r"([a-z])_([A-Za-z0-9_]+)\.h5")
+_RUN_FILE = re.compile(r"supernet_([a-z])/((?:eval_[a-z]_f\d+|train_log)\.jsonl|state\.json)")
+
+
+def read_results_dir(results_dir, scratch) -> dict:
+    """The returned files of a lease, checked: {'state': dict, 'tables': {name: Table},
+    'runs': {space: folder under `scratch` with the run's small files}}."""
+    d = Path(results_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"results: {str(d)!r} is not a folder")
+    state_path = d / "state.json"
+    if not state_path.exists():
+        raise FileNotFoundError(f"results: {str(d)!r} has no state.json; is it the $OUT of a gpu-plan call?")
+    try:
+        state = json.loads(state_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"results: {str(state_path)!r} is not valid JSON ({e})") from None
+    tables = {}
+    for p in sorted(d.glob("*.h5")):
+        m = _TABLE.fullmatch(p.name)
+        if not m:
+            raise ValueError(f"results: unexpected table name {p.name!r}; expected {{space}}_{{device}}.h5")
+        t = read_table(p)
+        if t.kind != "profile" or t.space != m[1] or t.source != m[2]:
+            raise TableError(f"results: {p.name} holds a {t.kind} table of space {t.space!r} for {t.source!r}")
+        tables[p.name] = t
+    runs = {}
+    for p in sorted(d.glob("supernet_*.tar.gz")):
+        tmp = Path(scratch) / p.name.split(".")[0]
+        tmp.mkdir(parents=True)
+        with tarfile.open(p, "r:gz") as tar:
+            for member in tar.getmembers():
+                m = _RUN_FILE.fullmatch(member.name)
+                if not member.isfile() or not m:
+                    raise ValueError(f"results: {p.name} holds an unexpected member {member.name!r}")
+                (tmp / m[2]).write_bytes(tar.extractfile(member).read())
+        runs[p.name[len("supernet_"):-len(".tar.gz")]] = tmp
+    return {"state": state, "tables": tables, "runs": runs}
+
+
+def _same_hardware(base: Table, new: Table) -> None:
+    """Refuse rows of another GPU model (or of a CPU of another model) under one device name."""
+    def ident(t):
+        hw = t.provenance.get("hardware", {})
+        cpu = hw.get("cpu", {})
+        return (hw.get("gpu", {}).get("gpu_name"), None if hw.get("gpu") else cpu.get("cpu_model"))
+    if ident(base) != ident(new):
+        raise TableError(f"hardware: {new.source} rows measured on {ident(new)} cannot extend a table "
+                         f"measured on {ident(base)}")
+
+
+def merge_results(results_dir, data_dir="data", surrogates_dir=None, refit: bool = True, fronts: bool = True,
+                  allow_rehearsal: bool = False, log=print) -> dict:
+    """Merge a lease's returned folder into `data_dir` (see the module docstring); returns a summary."""
+    with tempfile.TemporaryDirectory(prefix="gpu_plan_merge_") as scratch:
+        return _merge(read_results_dir(results_dir, scratch), results_dir, data_dir, surrogates_dir, refit,
+                      fronts, allow_rehearsal, log)
+
+
+def _merge(res, results_dir, data_dir, surrogates_dir, refit, fronts, allow_rehearsal, log) -> dict:
+    from ..evaluate import build_perplexity_table
+
+    rehearsal = bool(res["state"].get("config", {}).get("rehearsal"))
+    if rehearsal and not allow_rehearsal:
+        raise ValueError(f"results: {str(results_dir)!r} comes from a rehearsal (fake energy, tiny supernet); "
+                         "it never goes into the shipped data (allow_rehearsal=True for a scratch folder)")
+    data_dir = Path(data_dir)
+    planned: list[tuple[Path, Table, int]] = []
+    for name, new in res["tables"].items():
+        dest = data_dir / new.space / f"{new.source}.h5"
+        if dest.exists():
+            base = read_table(dest)
+            _same_hardware(base, new)
+            merged = merge_tables(base, new)
+            planned.append((dest, merged, len(merged) - len(base)))
+        else:
+            planned.append((dest, new, len(new)))
+    for space, run in res["runs"].items():
+        manifest = data_dir / "corpus" / "manifest.json"     # (a rehearsal's tiny corpus has none)
+        if not list(run.glob(f"eval_{space}_f*.jsonl")):
+            log(f"supernet_{space}: no evaluations returned; nothing to merge")
+            continue
+        new = build_perplexity_table(run, space, manifest)
+        _check_corpus(new, manifest, rehearsal)
+        dest = data_dir / space / "perplexity.h5"
+        if dest.exists():
+            base = read_table(dest)
+            a, b = (base.provenance.get("training", {}).get("run_id"), new.provenance.get("training", {}).get("run_id"))
+            if a != b or a is None:
+                raise TableError(f"perplexity: {dest} holds run {a!r}; the returned evaluations are of run {b!r}: "
+                                 "two supernets' perplexities never share a table")
+            merged = merge_tables(base, new)
+            planned.append((dest, merged, len(merged) - len(base)))
+        else:
+            planned.append((dest, new, len(new)))
+    summary = {"tables": {}, "rehearsal": rehearsal}
+    for dest, table, added in planned:
+        write_table(table, dest)
+        summary["tables"][str(dest)] = {"added": added, "rows": len(table)}
+        log(f"{dest}: +{added} rows, {len(table)} in all")
+    spaces = sorted({t.space for _, t, _ in planned})
+    if refit and planned:
+        from ..paths import surrogates_dir as default_surrogates
+        from ..surrogates import fit_all
+        manifest = fit_all(data_dir, surrogates_dir or default_surrogates(), spaces=spaces, log=log)
+        summary["surrogates"] = sorted(e["column"] for e in manifest["surrogates"].values() if e["space"] in spaces)
+    if fronts and planned:
+        summary["fronts"] = _regenerate_fronts(log)
+    return summary
+
+
+def _check_corpus(table: Table, manifest: Path, rehearsal: bool) -> None:
+    """The evaluations must be of the corpus whose manifest data/ ships."""
+    import hashlib
+    if rehearsal:
+        return
+    if not manifest.exists():
+        raise FileNotFoundError(f"corpus: {manifest} is missing; the perplexities name their corpus by its sha256")
+    want = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    got = {f.get("corpus_manifest_sha256") for f in table.provenance.get("fidelities", {}).values()}
+    if got != {want}:
+        raise TableError(f"corpus: the evaluations were made on corpus {sorted(map(str, got))}, "
+                         f"not on the one {manifest} describes ({want})")
+
+
+def _regenerate_fronts(log) -> list[str]:
+    """Rerun scripts/make_reference_fronts.py (bounds and fronts of every standard problem served)."""
+    import runpy
+    import sys
+
+    from ..paths import _REPO
+    script = _REPO / "scripts" / "make_reference_fronts.py"
+    if not script.exists():
+        raise FileNotFoundError("fronts: scripts/make_reference_fronts.py is only in a source checkout; "
+                                "merge there, or pass fronts=False (--no-fronts)")
+    argv = sys.argv
+    try:
+        sys.argv = [str(script)]
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise RuntimeError(f"fronts: {script} exited with {e.code}") from None
+    finally:
+        sys.argv = argv
+    log("bounds and reference fronts regenerated")
+    return ["scripts/make_reference_fronts.py"]
