@@ -9,6 +9,7 @@ import json
 import sys
 
 from . import cost
+from .files import LockedError
 from .space import SPACES, as_arch, get_space
 
 
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
     args.argv = argv            # recorded in provenance as the command that produced a table
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, OSError, LockedError) as e:
         print(f"hwgptbench {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -1,25 +1,32 @@
 """Measured tables in HDF5 (PROTOCOLS.md section 5; layout documented in data/README.md).
 
 A table is small enough to rewrite whole, so every write goes to a temporary file in the same
-folder, is flushed to disk and then atomically renamed over the old one: an interrupted writer
-leaves either the old or the new table, never a mix.
+folder, is flushed to disk and then atomically renamed over the old one (files.replacing): an
+interrupted writer leaves either the old or the new table, never a mix.
+
+Every file carries the sha256 of its content (`content_sha256`: ids, positions, every array,
+units, sources and provenance, in a fixed canonical order), and reading checks it, recomputes the
+summaries and validates every value: ids must be architectures of the table's space at their
+profiling-set positions, repeats finite (NaN for missing) and non-negative. A changed or damaged
+file is one `TableError` naming the file and what is wrong, never a silently different number.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from .files import replacing
 from .space import get_space
 
-__all__ = ["SCHEMA_VERSION", "Table", "read_table", "write_table", "load_dataframe", "merge_tables", "TableError"]
+__all__ = ["SCHEMA_VERSION", "Table", "read_table", "write_table", "load_dataframe", "merge_tables", "TableError",
+           "upgrade_table"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2          # 2: content_sha256 (version 1 files: `upgrade_table`)
 KINDS = ("profile", "perplexity")
 
 
@@ -79,10 +86,53 @@ class Table:
                 raise TableError(f"raw/{m}: expected a 2-D (rows, repeats) array")
             if m not in self.units or m not in self.sources:
                 raise TableError(f"raw/{m}: unit and source must be recorded")
-            if np.any(a[np.isfinite(a)] < 0):
-                raise TableError(f"raw/{m}: negative values")
+            if not np.issubdtype(a.dtype, np.floating):
+                raise TableError(f"raw/{m}: expected floating-point repeats, got {a.dtype}")
+            bad = np.isinf(a) | (a < 0)
+            if np.any(bad):
+                r, c = np.argwhere(bad)[0]
+                raise TableError(f"raw/{m}: row {r} ({self.arch_ids[r]}) repeat {c} is {a[r, c]}; repeats must be "
+                                 "finite and >= 0 (NaN where missing)")
             if self.units[m] != "1" and not m.endswith("_" + self.units[m]):
                 raise TableError(f"raw/{m}: the name must end in its unit _{self.units[m]}")
+        self._validate_rows()
+
+    def _validate_rows(self) -> None:
+        """Ids are architectures of the space, each at its position of the profiling set."""
+        from .profiling.profiling_set import profiling_set
+
+        if not np.issubdtype(self.index.dtype, np.integer):
+            raise TableError(f"index: expected integer profiling-set positions, got {self.index.dtype}")
+        if len(self.index) and self.index.min() < 0:
+            raise TableError(f"index: positions must be >= 0, got {int(self.index.min())}")
+        if len(set(self.index.tolist())) != len(self.index):
+            raise TableError("index: a profiling-set position appears twice")
+        if not len(self.index):
+            return
+        archs = profiling_set(self.space, int(self.index.max()) + 1)
+        for r, (aid, i) in enumerate(zip(self.arch_ids, self.index.tolist())):
+            if archs[i].id != aid:
+                raise TableError(f"arch_ids: row {r} says {aid!r} but position {i} of the {self.space} "
+                                 f"profiling set is {archs[i].id!r}")
+
+    def content_sha256(self) -> str:
+        """sha256 of everything the table holds, in a canonical order (what `content_sha256` stores)."""
+        h = hashlib.sha256()
+
+        def put(tag, data: bytes):
+            h.update(f"{tag}:{len(data)}:".encode())
+            h.update(data)
+        for k in ("kind", "space", "source"):
+            put(k, getattr(self, k).encode())
+        for k in ("units", "sources", "provenance"):
+            put(k, json.dumps(getattr(self, k), sort_keys=True).encode())
+        put("arch_id", "\n".join(self.arch_ids).encode())
+        put("index", np.ascontiguousarray(self.index, dtype="<i8").tobytes())
+        for group, arrays in (("raw", self.raw), ("extra", self.extra)):
+            for m in sorted(arrays):
+                a = np.asarray(arrays[m])
+                put(f"{group}/{m}/{a.dtype.str}/{a.shape}", np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
 
     def append(self, arch_id: str, index: int, raw: dict[str, np.ndarray], extra: dict | None = None) -> None:
         """Add one row; raw[metric] is a 1-D array of repeats, padded/NaN to the table's width."""
@@ -105,15 +155,12 @@ class Table:
 
 
 def write_table(table: Table, path) -> None:
-    """Validate and atomically (re)write `table` at `path`."""
+    """Validate and atomically (re)write `table` at `path`, with its content checksum."""
     table.validate()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    try:
+    with replacing(path, mode=0o666) as tmp:      # tables are for everyone to read
         with h5py.File(tmp, "w") as f:
             f.attrs["schema_version"] = SCHEMA_VERSION
+            f.attrs["content_sha256"] = table.content_sha256()
             f.attrs["kind"] = table.kind
             f.attrs["space"] = table.space
             f.attrs["source"] = table.source
@@ -129,40 +176,46 @@ def write_table(table: Table, path) -> None:
                 f.create_dataset(f"summary/{m}", data=a)
             for m, a in table.extra.items():
                 f.create_dataset(f"extra/{m}", data=a)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)         # mkstemp makes 0600; tables are for everyone to read
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
-def read_table(path) -> Table:
-    """Read and validate a table; TableError on another schema or inconsistent contents."""
+def read_table(path, verify: bool = True) -> Table:
+    """Read, checksum-verify and validate a table (see the module docstring); TableError naming
+    the file on another schema, a checksum that does not match, or inconsistent contents."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"table: no such file {str(path)!r}")
     try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise TableError(f"table: {str(path)!r} is not a readable HDF5 file ({e})") from None
-    with f:
-        ver = f.attrs.get("schema_version")
-        if ver != SCHEMA_VERSION:
-            raise TableError(f"schema_version: {str(path)!r} has {ver!r}, this version reads {SCHEMA_VERSION}")
+        t, stored, version, summary = _read(path)
+    except TableError:
+        raise
+    except Exception as e:       # h5py/JSON errors of a damaged file: one clear error
+        raise TableError(f"table: {str(path)!r} is damaged or not an HDF5 table ({type(e).__name__}: {e})") from None
+    if version != SCHEMA_VERSION and verify:
+        hint = " (upgrade it with hwgptbench.tables.upgrade_table)" if version == 1 else ""
+        raise TableError(f"schema_version: {str(path)!r} has {version!r}, this version reads {SCHEMA_VERSION}{hint}")
+    try:
+        t.validate()
+    except TableError as e:
+        raise TableError(f"table {str(path)!r}: {e}") from None
+    if verify:
+        got = t.content_sha256()
+        if got != stored:
+            raise TableError(f"table {str(path)!r}: content sha256 {got[:12]}... does not match the stored "
+                             f"{str(stored)[:12]}... (the file was changed or damaged); refusing to read it")
+        for m, a in t.summary().items():
+            if m not in summary or not np.array_equal(summary[m], a, equal_nan=True):
+                raise TableError(f"table {str(path)!r}: summary/{m} does not match its raw repeats")
+    return t
+
+
+def _read(path: Path):
+    with h5py.File(path, "r") as f:
+        version = f.attrs.get("schema_version")
         try:
             t = Table(
                 kind=str(f.attrs["kind"]), space=str(f.attrs["space"]), source=str(f.attrs["source"]),
                 arch_ids=[s.decode() if isinstance(s, bytes) else str(s) for s in f["arch_id"][()]],
-                index=f["index"][()].astype(np.int64),
+                index=f["index"][()],
                 raw={m: f[f"raw/{m}"][()] for m in f.get("raw", {})},
                 units=json.loads(f.attrs["units"]), sources=json.loads(f.attrs["sources"]),
                 provenance=json.loads(f.attrs["provenance"]),
@@ -170,8 +223,16 @@ def read_table(path) -> Table:
             )
         except KeyError as e:
             raise TableError(f"table: {str(path)!r} lacks {e}") from None
-    t.validate()
-    return t
+        summary = {m: f[f"summary/{m}"][()] for m in f.get("summary", {})}
+        stored = f.attrs.get("content_sha256")
+    return t, str(stored) if stored is not None else None, version, summary
+
+
+def upgrade_table(path) -> Table:
+    """Rewrite a schema-1 table (no checksum) as the current schema, its contents validated."""
+    t = read_table(path, verify=False)
+    write_table(t, path)
+    return read_table(path)
 
 
 def load_dataframe(path, raw: bool = False):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from hwgptbench import cost
+from hwgptbench.profiling.profiling_set import profiling_set
 from hwgptbench.space import get_space
 from hwgptbench.tables import Table, write_table
 
@@ -21,12 +22,15 @@ def true_latency(X, space) -> np.ndarray:
     return 2e-9 * cost.flops(X, space, 1, 256) + 0.5 * np.asarray(X)[:, 1]
 
 
+def _profiling_rows(space: str, n: int):
+    """The first n profiling-set architectures (a table's rows sit at their positions)."""
+    archs = profiling_set(space, n)
+    return get_space(space).encode(archs), [a.id for a in archs]
+
+
 def make_table(space: str, n: int, seed: int, repeats: int = 5) -> Table:
-    sp = get_space(space)
     rng = np.random.default_rng(seed)
-    X = sp.sample_features(n, seed=rng)
-    X = np.unique(X, axis=0)
-    ids = [a.id for a in sp.decode(X)]
+    X, ids = _profiling_rows(space, n)
     lat = true_latency(X, space)[:, None] * np.exp(SIGMA * rng.standard_normal((len(ids), repeats)))
     raw = {"latency_ms": lat, "energy_J": np.full((len(ids), 1), np.nan),
            "memory_MB": cost.memory_mb(X, space, 1, 256, "float32")[:, None]}
@@ -42,11 +46,9 @@ def true_perplexity(X, space, percent) -> np.ndarray:
     return 20 + 3000 * (cost.params(X, space) / 1e6) ** -0.5 * (percent / 100) ** -0.3
 
 
-def make_perplexity_table(space: str, n: int, seed: int) -> Table:
+def make_perplexity_table(space: str, n: int) -> Table:
     """Like hwgptbench.evaluate.perplexity_table: one value per arch and fidelity, unit '1'."""
-    sp = get_space(space)
-    X = np.unique(sp.sample_features(n, seed=seed), axis=0)
-    ids = [a.id for a in sp.decode(X)]
+    X, ids = _profiling_rows(space, n)
     raw = {f"perplexity_f{p}": true_perplexity(X, space, p)[:, None] for p in (50, 100)}
     raw["perplexity_f50"][::7] = np.nan                  # not every arch at every fidelity
     return Table("perplexity", space, "perplexity", ids, np.arange(len(ids)), raw,
@@ -58,7 +60,7 @@ def make_data_dir(root, sizes=None, perplexity=()):
     for i, (space, n) in enumerate(sizes.items()):
         write_table(make_table(space, n, seed=100 + i), root / space / "testdev.h5")
     for i, space in enumerate(perplexity):
-        write_table(make_perplexity_table(space, 150, seed=200 + i), root / space / "perplexity.h5")
+        write_table(make_perplexity_table(space, 150), root / space / "perplexity.h5")
     return root
 
 

@@ -148,12 +148,13 @@ def test_rehearsal_killed_resumed_merged_and_optimised(tmp_path):
     work, out = tmp_path / "work", tmp_path / "out"
     lease, call_s = 75.0, 25.0
     t_start = time.time()
+    # the first call may take the whole lease (a busy machine must still reach profiling to kill it)
     proc = subprocess.Popen(REHEARSAL + ["--out", str(out), "--work-dir", str(work), "--lease-left", str(lease),
-                                         "--call-seconds", str(call_s)],
+                                         "--call-seconds", str(lease)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     table = work / "tables" / "s_rehearsal.h5"
     killed_rows = 0
-    while time.time() - t_start < 120 and proc.poll() is None:
+    while time.time() - t_start < 300 and proc.poll() is None:
         if _state(work).get("stages", {}).get("profile_s", {}).get("status") == "running" and table.exists():
             try:
                 killed_rows = len(read_table(table))

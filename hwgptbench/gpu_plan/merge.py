@@ -15,6 +15,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from ..files import WriterLock
 from ..tables import Table, TableError, merge_tables, read_table, write_table
 
 __all__ = ["merge_results", "read_results_dir"]
@@ -86,39 +87,26 @@ def _merge(res, results_dir, data_dir, surrogates_dir, refit, fronts, allow_rehe
         raise ValueError(f"results: {str(results_dir)!r} comes from a rehearsal (fake energy, tiny supernet); "
                          "it never goes into the shipped data (allow_rehearsal=True for a scratch folder)")
     data_dir = Path(data_dir)
-    planned: list[tuple[Path, Table, int]] = []
-    for name, new in res["tables"].items():
-        dest = data_dir / new.space / f"{new.source}.h5"
-        if dest.exists():
-            base = read_table(dest)
-            _same_hardware(base, new)
-            merged = merge_tables(base, new)
-            planned.append((dest, merged, len(merged) - len(base)))
-        else:
-            planned.append((dest, new, len(new)))
+    new_tables = {data_dir / t.space / f"{t.source}.h5": t for t in res["tables"].values()}
     for space, run in res["runs"].items():
-        manifest = data_dir / "corpus" / "manifest.json"     # (a rehearsal's tiny corpus has none)
         if not list(run.glob(f"eval_{space}_f*.jsonl")):
             log(f"supernet_{space}: no evaluations returned; nothing to merge")
             continue
+        manifest = data_dir / "corpus" / "manifest.json"     # (a rehearsal's tiny corpus has none)
         new = build_perplexity_table(run, space, manifest)
         _check_corpus(new, manifest, rehearsal)
-        dest = data_dir / space / "perplexity.h5"
-        if dest.exists():
-            base = read_table(dest)
-            a, b = (base.provenance.get("training", {}).get("run_id"), new.provenance.get("training", {}).get("run_id"))
-            if a != b or a is None:
-                raise TableError(f"perplexity: {dest} holds run {a!r}; the returned evaluations are of run {b!r}: "
-                                 "two supernets' perplexities never share a table")
-            merged = merge_tables(base, new)
-            planned.append((dest, merged, len(merged) - len(base)))
-        else:
-            planned.append((dest, new, len(new)))
-    summary = {"tables": {}, "rehearsal": rehearsal}
-    for dest, table, added in planned:
-        write_table(table, dest)
-        summary["tables"][str(dest)] = {"added": added, "rows": len(table)}
-        log(f"{dest}: +{added} rows, {len(table)} in all")
+        new_tables[data_dir / space / "perplexity.h5"] = new
+    locks = [WriterLock(dest).acquire() for dest in new_tables]     # no other writer until we are done
+    try:
+        planned = [(dest, *_extend(dest, new)) for dest, new in new_tables.items()]   # every check first
+        summary = {"tables": {}, "rehearsal": rehearsal}
+        for dest, table, added in planned:
+            write_table(table, dest)
+            summary["tables"][str(dest)] = {"added": added, "rows": len(table)}
+            log(f"{dest}: +{added} rows, {len(table)} in all")
+    finally:
+        for lock in locks:
+            lock.release()
     spaces = sorted({t.space for _, t, _ in planned})
     if refit and planned:
         from ..paths import surrogates_dir as default_surrogates
@@ -128,6 +116,23 @@ def _merge(res, results_dir, data_dir, surrogates_dir, refit, fronts, allow_rehe
     if fronts and planned:
         summary["fronts"] = _regenerate_fronts(log)
     return summary
+
+
+def _extend(dest: Path, new: Table) -> tuple[Table, int]:
+    """(the table to write at `dest`, rows added): `new` itself, or the table there plus the rows
+    of `new` it lacks, after checking hardware (profiles) or training run (perplexity)."""
+    if not dest.exists():
+        return new, len(new)
+    base = read_table(dest)
+    if new.kind == "perplexity":
+        a, b = (base.provenance.get("training", {}).get("run_id"), new.provenance.get("training", {}).get("run_id"))
+        if a != b or a is None:
+            raise TableError(f"perplexity: {dest} holds run {a!r}; the returned evaluations are of run {b!r}: "
+                             "two supernets' perplexities never share a table")
+    else:
+        _same_hardware(base, new)
+    merged = merge_tables(base, new)
+    return merged, len(merged) - len(base)
 
 
 def _check_corpus(table: Table, manifest: Path, rehearsal: bool) -> None:

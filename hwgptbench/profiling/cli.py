@@ -59,5 +59,5 @@ def run(args) -> int:
                   indices=parse_indices(args.indices) if args.indices else None, protocol=proto,
                   command="hwgptbench " + " ".join(shlex.quote(a) for a in args.argv),
                   max_seconds=args.max_seconds, progress=not args.quiet, data_dir=args.data_dir)
-    print(out)
+    print(out if out.exists() else f"nothing measured: no architecture to profile (-n {args.n}); {out} not written")
     return 0

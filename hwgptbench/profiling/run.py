@@ -19,6 +19,7 @@ import numpy as np
 
 from .. import cost
 from ..space import get_space
+from ..files import WriterLock, check_writable, remove_partials
 from ..tables import Table, TableError, read_table, write_table
 from .devices import cpu_info, default_device_name, gpu_info, rapl_paths
 from .profiling_set import PROFILING_SEED, profiling_set
@@ -168,6 +169,9 @@ class Profiler:
             raise ValueError(f"device: {device!r} must be a name of letters, digits and '_'")
         self.device = device
         self.out = Path(out) if out else Path(data_dir) / self.space.name / f"{device}.h5"
+        check_writable(self.out)                 # before anything is measured
+        self._lock = WriterLock(self.out).acquire()    # one writer per table, until close()
+        remove_partials(self.out)                # what a killed writer left behind
         hardware = {"cpu": cpu_info(), "cpu_affinity": sorted(os.sched_getaffinity(0))}
         if proto.backend == "cuda":
             hardware["gpu"] = gpu_info() or {"gpu_name": torch.cuda.get_device_name(0)}
@@ -196,6 +200,16 @@ class Profiler:
 
     def __len__(self) -> int:
         return len(self.table)
+
+    def close(self) -> None:
+        """Release the table to other writers."""
+        self._lock.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def todo(self, indices) -> list[int]:
         """The positions of `indices` (in order, without repeats) not yet in the table."""
@@ -295,7 +309,7 @@ def profile(space: str, device: str | None = None, out=None, n: int = 100, indic
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n: expected a count >= 0, got {n!r}")
         indices = range(n)
-    p = Profiler(space, device=device, out=out, protocol=protocol, backend=backend, command=command,
-                 data_dir=data_dir)
-    p.run(indices, max_seconds=max_seconds, progress=progress)
+    with Profiler(space, device=device, out=out, protocol=protocol, backend=backend, command=command,
+                  data_dir=data_dir) as p:
+        p.run(indices, max_seconds=max_seconds, progress=progress)
     return p.out
