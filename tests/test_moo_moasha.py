@@ -38,12 +38,13 @@ def test_promotions_climb_the_rungs(problem):
 
 def test_promotion_picks_the_pareto_best(problem):
     opt = make_optimizer("moasha", problem, seed=1, batch_size=8, eta=2)
-    X = opt.ask()
-    assert np.all(opt.asked_fidelity == 25)
+    b = opt.ask()                                                # a Batch: rows and their rungs
+    X = b.X
+    assert np.all(b.fidelity == 25)
     F = problem(X, fidelity=25)
-    opt.tell(X, F)
-    X2 = opt.ask()
-    promoted = opt.asked_fidelity == 50
+    opt.tell(b, F)
+    b2 = opt.ask()
+    X2, promoted = b2.X, b2.fidelity == 50
     assert promoted.sum() == 4                                   # 8 // eta
     # Pareto ranks by peeling fronts (independent of moocore): promoted rows rank no worse
     rank, left, r = np.zeros(len(F), int), np.ones(len(F), bool), 0

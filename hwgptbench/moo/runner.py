@@ -1,5 +1,7 @@
 """Run optimizers on problems: one seeded run, or a sweep over problems x optimizers x seeds.
 
+A run is `loop.minimize` with an evaluation budget, turned into tidy rows.
+
 Results are tidy: one row per evaluation with problem, optimizer, seed, evaluation index, batch,
 architecture id, each objective column in its units (maximised columns unsigned), the normalised
 minimised objectives ``f:{objective}``, and the optimizer's own cumulative wall-clock time
@@ -10,17 +12,19 @@ evaluated at the final fidelity.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .indicators import hv_curve, hypervolume, igd_plus
+from .loop import Result, at_final_fidelity, minimize
 from .optimizers import make_optimizer
 from .problem import get_problem
+from .termination import MaxEvals
+from .validation import check_bool, check_int
 
-__all__ = ["run", "sweep", "write_results", "read_results", "objective_matrix", "final_indicators",
+__all__ = ["run", "tidy", "sweep", "write_results", "read_results", "objective_matrix", "final_indicators",
            "hv_curves"]
 
 
@@ -31,60 +35,35 @@ def run(problem, optimizer: str, budget: int, seed: int = 0, optimizer_options=N
     The last batch may be larger than the remaining budget: it is evaluated and told in full (so
     the optimizer sees a complete batch), but only the first `budget` evaluations are recorded.
     """
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise ValueError(f"budget: expected an int >= 1, got {budget!r}")
-    P = get_problem(problem, noise=noise) if isinstance(problem, str) else problem
-    opt = make_optimizer(optimizer, P, seed=seed, **dict(optimizer_options or {}))
-    eval_rng = np.random.default_rng([int(seed), 7919])      # noise draws, independent of the optimizer
-    multi = getattr(opt, "multi_fidelity", False)
-    Xs, Rs, batches, clock, fids = [], [], [], [], []
-    n, b, spent = 0, 0, 0.0
-    while n < budget:
-        t0 = time.perf_counter()
-        X = opt.ask()
-        spent += time.perf_counter() - t0
-        if len(X) == 0:
-            raise RuntimeError(f"{optimizer}: ask() returned no architectures")
-        seed_b = int(eval_rng.integers(2 ** 63 - 1)) if P.noise else None
-        if multi:                        # each row at the training fidelity the optimizer chose
-            fid = np.asarray(opt.asked_fidelity)
-            R = np.empty((len(X), P.n_obj))
-            for f in np.unique(fid):
-                R[fid == f] = P.raw(X[fid == f], seed=seed_b, fidelity=int(f))
-            fids.append(fid)
-        else:
-            R = P.raw(X, seed=seed_b)
-        t0 = time.perf_counter()
-        opt.tell(X, P.normalise(R))
-        spent += time.perf_counter() - t0
-        Xs.append(X)
-        Rs.append(R)
-        batches.append(np.full(len(X), b))
-        clock.append(np.full(len(X), spent))
-        n += len(X)
-        b += 1
-    X = np.vstack(Xs)[:budget]
-    R = np.vstack(Rs)[:budget]
-    df = pd.DataFrame({"problem": P.name, "optimizer": optimizer, "seed": int(seed),
-                       "eval": np.arange(budget), "batch": np.concatenate(batches)[:budget]})
+    budget = check_int(budget, "budget", min_value=1)
+    noise, ids = check_bool(noise, "noise"), check_bool(ids, "ids")
+    if isinstance(problem, str):
+        P = get_problem(problem, noise=noise)
+    else:
+        P = get_problem(problem)
+        if noise and not P.noise:
+            raise ValueError("noise: a Problem object carries its own noise setting; build it with "
+                             "noise=True (or pass the problem's name)")
+    res = minimize(P, optimizer, MaxEvals(budget), seed=seed, options=optimizer_options)
+    return tidy(res, limit=budget, ids=ids)
+
+
+def tidy(result: Result, limit: int | None = None, ids: bool = True) -> pd.DataFrame:
+    """The tidy rows (see the module docstring) of a `minimize` result, the first `limit` of them."""
+    P, n = result.problem, len(result.X) if limit is None else min(limit, len(result.X))
+    df = pd.DataFrame({"problem": P.name, "optimizer": result.optimizer, "seed": result.seed,
+                       "eval": np.arange(n), "batch": result.batch[:n]})
     if ids:
-        df["arch_id"] = [a.id for a in P.space.decode(X)]
-    for j, (obj, col) in enumerate(zip(P.objectives, P.columns)):
-        df[col] = R[:, j] * P.signs[j]
-    F = P.normalise(R)
+        df["arch_id"] = [a.id for a in P.space.decode(result.X[:n])]
+    for j, col in enumerate(P.columns):
+        df[col] = result.R[:n, j] * P.signs[j]
     for j, obj in enumerate(P.objectives):
-        df[f"f:{obj}"] = F[:, j]
-    df["optimizer_s"] = np.concatenate(clock)[:budget]
-    if multi:
-        # fidelity in % of training; cost: simulated training time so far, in full trainings,
-        # when a promoted configuration resumes from its previous rung
-        fid = np.concatenate(fids)[:budget]
-        df["fidelity"] = fid
-        prev, step = {}, np.empty(budget)
-        for i, (a, f) in enumerate(zip(df["arch_id"] if ids else map(bytes, X), fid)):
-            step[i] = (f - prev.get(a, 0)) / 100.0
-            prev[a] = f
-        df["cost"] = np.cumsum(step)
+        df[f"f:{obj}"] = result.F[:n, j]
+    df["optimizer_s"] = result.optimizer_s[:n]
+    if result.multi_fidelity:
+        fid = result.fidelity[:n]
+        df["fidelity"] = fid if np.isnan(fid).any() else fid.astype(np.int64)
+        df["cost"] = result.cost[:n]
     return df
 
 
@@ -228,10 +207,7 @@ def hv_curves(df: pd.DataFrame, n_points: int = 50, problems=None) -> pd.DataFra
 
 def _final(g: pd.DataFrame, P) -> np.ndarray:
     """Rows evaluated at the final fidelity (all rows of single-fidelity runs)."""
-    if "fidelity" not in g or not g["fidelity"].notna().any():
-        return np.ones(len(g), dtype=bool)
-    top = max(P.fidelities) if P.fidelities else g["fidelity"].max()
-    return (g["fidelity"].isna() | (g["fidelity"] == top)).to_numpy()
+    return at_final_fidelity(g["fidelity"] if "fidelity" in g else np.full(len(g), np.nan), P)
 
 
 def _known(problems) -> dict:

@@ -6,14 +6,14 @@ column has yet, so `BASELINES` (what `reproduce` runs) leaves it out until then.
 """
 from __future__ import annotations
 
-from .base import GenotypeOptimizer, Optimizer
+from .base import Batch, GenotypeOptimizer, Optimizer
 from .bayesian import EHVI, LSBO, RSBO
 from .moasha import MOASHA
 from .optuna_adapter import OPTUNA_SAMPLERS, OptunaOptimizer
 from .pymoo_adapter import PYMOO_ALGORITHMS, PymooOptimizer
 from .simple import MOREA, ParetoLocalSearch, RandomSearch
 
-__all__ = ["Optimizer", "GenotypeOptimizer", "RandomSearch", "ParetoLocalSearch", "MOREA", "RSBO",
+__all__ = ["Optimizer", "GenotypeOptimizer", "Batch", "RandomSearch", "ParetoLocalSearch", "MOREA", "RSBO",
            "LSBO", "EHVI", "MOASHA", "PymooOptimizer", "OptunaOptimizer", "BASELINES", "optimizer_names",
            "make_optimizer"]
 
