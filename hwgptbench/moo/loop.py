@@ -20,7 +20,7 @@ from .problem import Problem, get_problem
 from .termination import Progress, as_termination
 from .validation import check_int
 
-__all__ = ["minimize", "Result", "at_final_fidelity"]
+__all__ = ["minimize", "Result", "evaluate", "at_final_fidelity"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def minimize(problem, optimizer, termination, *, seed: int = 0, options=None) ->
         t_ask = time.perf_counter() - t0
         batch = as_batch(asked, P, f"{label}.ask()")
         multi = multi or batch.fidelity is not None
-        R = _evaluate(P, batch, int(noise_rng.integers(2 ** 63 - 1)) if P.noise else None)
+        R = evaluate(P, batch, int(noise_rng.integers(2 ** 63 - 1)) if P.noise else None)
         F = P.normalise(R)
         t0 = time.perf_counter()
         opt.tell(asked, F)
@@ -99,28 +99,23 @@ def minimize(problem, optimizer, termination, *, seed: int = 0, options=None) ->
 
 
 def _optimizer(optimizer, problem, seed, options):
-    """(ask/tell object, label) from a name, a class or factory, or an instance."""
+    """(ask/tell object, label) from a name, a class or factory, or a ready instance."""
     options = dict(options or {})
-    if isinstance(optimizer, str):
-        return make_optimizer(optimizer, problem, seed=seed, **options), optimizer
     if isinstance(optimizer, type) or not callable(getattr(optimizer, "ask", None)):
-        if not callable(optimizer):
-            raise TypeError(f"optimizer: expected a name, a class or factory, or an object with "
-                            f"ask() and tell(); got {optimizer!r}")
-        opt = optimizer(problem, seed=seed, **options)
-        label = getattr(optimizer, "__name__", type(opt).__name__)
-    elif options:
+        opt = make_optimizer(optimizer, problem, seed=seed, **options)
+        label = optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", type(opt).__name__)
+        return opt, label
+    if options:
         raise ValueError(f"options: {sorted(options)} cannot apply to an optimizer already built")
-    else:
-        opt, label = optimizer, type(optimizer).__name__
-    if not (callable(getattr(opt, "ask", None)) and callable(getattr(opt, "tell", None))):
-        raise TypeError(f"optimizer: {label} has no ask() and tell() methods")
-    if isinstance(opt, Optimizer) and opt.problem.name != problem.name:
-        raise ValueError(f"optimizer: built for problem {opt.problem.name!r}, not {problem.name!r}")
-    return opt, label
+    if not callable(getattr(optimizer, "tell", None)):
+        raise TypeError(f"optimizer: {optimizer!r} has ask() but no tell()")
+    if isinstance(optimizer, Optimizer) and optimizer.problem.name != problem.name:
+        raise ValueError(f"optimizer: built for problem {optimizer.problem.name!r}, not {problem.name!r}")
+    return optimizer, type(optimizer).__name__
 
 
-def _evaluate(problem, batch: Batch, seed) -> np.ndarray:
+def evaluate(problem, batch: Batch, seed=None) -> np.ndarray:
+    """Signed raw objectives (n, n_obj) of a batch, each row at its fidelity."""
     if batch.fidelity is None:
         return problem.raw(batch.X, seed=seed)
     R = np.empty((len(batch), problem.n_obj))

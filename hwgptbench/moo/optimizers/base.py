@@ -102,9 +102,10 @@ class Optimizer:
     too; `check_optimizer` tells you what they must guarantee.)
     """
 
-    name = "optimizer"
+    name = ""                  # shown in messages; the class name unless a subclass sets one
 
     def __init__(self, problem, seed=None):
+        self.name = self.name or type(self).__name__
         self.problem: Problem = get_problem(problem)
         self.space = self.problem.space
         self.encoding = self.problem.encoding
