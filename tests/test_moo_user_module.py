@@ -28,8 +28,8 @@ USER_MODULE = textwrap.dedent("""
             pass
 """)
 
-# what the `hwgptbench` console script does: sys.path[0] is the script's folder, not the cwd
-LAUNCHER = "import sys\nfrom hwgptbench.cli import main\nsys.exit(main())\n"
+# what pip's `hwgptbench` console script holds: sys.path[0] is the script's folder, not the cwd
+LAUNCHER = "import sys\nfrom hwgptbench.cli import main\nif __name__ == '__main__':\n    sys.exit(main())\n"
 
 
 def _write(folder: Path, module: str) -> None:

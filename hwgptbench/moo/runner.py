@@ -11,7 +11,9 @@ evaluated at the final fidelity.
 """
 from __future__ import annotations
 
+import numbers
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ import pandas as pd
 from .indicators import hv_curve, hypervolume, igd_plus
 from .loop import Result, at_final_fidelity, minimize
 from .optimizers import make_optimizer
-from .problem import get_problem
+from .problem import Problem, get_problem
 from .termination import MaxEvals
 from .validation import check_bool, check_int
 
@@ -76,38 +78,94 @@ def sweep(problems, optimizers, seeds, budget: int, options=None, noise: bool = 
           workers: int | None = None, backend: str = "process", progress: bool = True) -> pd.DataFrame:
     """All (problem, optimizer, seed) runs, in parallel processes by default.
 
-    `options` maps an optimizer name to its constructor options. `workers=1` runs everything in
-    this process; `backend="ray"` sends the runs to a Ray cluster (``ray.init()`` must reach it).
+    `seeds`: a count n (seeds 0..n-1) or a list of distinct ints >= 0. `options` maps an optimizer
+    name to its constructor options. Every argument is checked, and every problem and optimizer
+    built once here, before any run starts. `workers=1` runs everything in this process;
+    `backend="ray"` sends the runs to a Ray cluster (``ray.init()`` must reach it). Worker
+    processes are *spawned*, never forked: a forked copy of a process whose native thread pools
+    (xgboost's OpenMP) have run can wait for ever on a lock held by a thread that was not copied.
+    So, as with any spawned multiprocessing, a script must call `sweep` under
+    ``if __name__ == "__main__":``.
     """
-    problems = [problems] if isinstance(problems, str) else list(problems)
-    optimizers = [optimizers] if isinstance(optimizers, str) else list(optimizers)
-    seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
-    for p in problems:                     # fail early (in this process) on a bad problem or name
-        P = get_problem(p)
-        for o in optimizers:
-            make_optimizer(o, P, seed=0, **dict((options or {}).get(o, {})))
-    tasks = [(p, noise, o, dict((options or {}).get(o, {})), budget, s)
-             for p in problems for o in optimizers for s in seeds]
+    tasks = _tasks(problems, optimizers, seeds, budget, options, noise)
+    workers = None if workers is None else check_int(workers, "workers", min_value=1)
     if backend not in ("process", "ray"):
         raise ValueError(f"backend: expected 'process' or 'ray', got {backend!r}")
-    bar = _progress(len(tasks), progress)
-    out = []
+    bar = _progress(len(tasks), check_bool(progress, "progress"))
     if backend == "ray":
         out = _sweep_ray(tasks, bar)
     elif workers == 1 or len(tasks) == 1:
+        out = []
         for t in tasks:
             out.append(_task(t))
             bar.update()
     else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        workers = workers or os.cpu_count() or 1
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as ex:
-            futures = [ex.submit(_task, t) for t in tasks]
-            for f in as_completed(futures):
-                bar.update()
-            out = [f.result() for f in futures]            # task order, not completion order
+        out = _sweep_processes(tasks, min(workers or os.cpu_count() or 1, len(tasks)), bar)
     bar.close()
     return pd.concat(out, ignore_index=True)
+
+
+def _tasks(problems, optimizers, seeds, budget, options, noise) -> list[tuple]:
+    """The runs of a sweep, after checking every argument and building every problem and optimizer
+    once (so mistakes surface here, not in a worker)."""
+    problems = _distinct(problems, "problems", (str, Problem))
+    optimizers = _distinct(optimizers, "optimizers", (str,))
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+        seeds = list(range(check_int(seeds, "seeds", min_value=1)))
+    else:
+        seeds = [check_int(s, "seeds", min_value=0) for s in _distinct(seeds, "seeds", (numbers.Integral,))]
+    budget, noise = check_int(budget, "budget", min_value=1), check_bool(noise, "noise")
+    options = {} if options is None else options
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise TypeError(f"options: expected {{optimizer name: {{option: value}}}}, got {options!r}")
+    unknown = sorted(set(options) - set(optimizers))
+    if unknown:
+        raise ValueError(f"options: {unknown} name no optimizer of this sweep; optimizers: {optimizers}")
+    for p in problems:
+        P = get_problem(p, noise=noise) if isinstance(p, str) else get_problem(p)
+        for o in optimizers:
+            make_optimizer(o, P, seed=0, **options.get(o, {}))
+    return [(p, noise, o, dict(options.get(o, {})), budget, s)
+            for p in problems for o in optimizers for s in seeds]
+
+
+def _distinct(values, field, types) -> list:
+    """A non-empty list of distinct values of the given types (one str stands for a list of one)."""
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        values = [values]
+    values = list(values)
+    allowed = " or ".join(t.__name__ if t is not numbers.Integral else "int" for t in types)
+    if not values:
+        raise ValueError(f"{field}: expected at least one {allowed}, got none")
+    for v in values:
+        if not isinstance(v, types) or isinstance(v, bool):
+            raise TypeError(f"{field}: expected {allowed} values, got {v!r} ({type(v).__name__})")
+    keys = [getattr(v, "name", v) for v in values]
+    twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValueError(f"{field}: each may appear once; repeated: {twice}")
+    return values
+
+
+def _sweep_processes(tasks, workers, bar) -> list:
+    """Runs in spawned worker processes, results in task order; the first failure cancels the rest."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+        futures = [ex.submit(_task, t) for t in tasks]
+        try:
+            for f in as_completed(futures):
+                f.result()
+                bar.update()
+        except BrokenProcessPool:
+            raise RuntimeError("sweep: a worker process died before finishing its run. In a script, "
+                               "call sweep under `if __name__ == \"__main__\":` (workers are spawned "
+                               "and import the script); or use workers=1") from None
+        finally:
+            for f in futures:
+                f.cancel()
+    return [f.result() for f in futures]
 
 
 def _sweep_ray(tasks, bar):
