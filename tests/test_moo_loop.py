@@ -2,7 +2,6 @@
 the simulated training cost, and checks of what ask() returns."""
 import functools
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,11 +10,12 @@ import pytest
 pytest.importorskip("moocore")
 pytest.importorskip("pymoo")
 
-from hwgptbench.moo import (AnyOf, Batch, MaxCost, MaxEvals, MaxTime, Optimizer, Problem,  # noqa: E402
-                            get_problem, make_optimizer, minimize)
+from hwgptbench.moo import (AnyOf, Batch, MaxCost, MaxEvals, MaxTime, Optimizer, get_problem,  # noqa: E402
+                            make_optimizer, minimize)
 from hwgptbench.moo.optimizers import PymooOptimizer  # noqa: E402
 from hwgptbench.moo.runner import run, tidy  # noqa: E402
 
+import moo_fixtures  # noqa: E402
 from moo_fixtures import FIDELITIES, FidelityBench  # noqa: E402
 
 
@@ -26,9 +26,7 @@ def problem():
 
 @pytest.fixture(scope="module")
 def fidelity_problem():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return Problem("s", "perplexity,flops", benchmark=FidelityBench())
+    return moo_fixtures.fidelity_problem()
 
 
 def test_max_evals_and_the_runner_agree(problem):

@@ -1,24 +1,20 @@
 """MO-ASHA on a stand-in benchmark with a perplexity fidelity axis."""
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
 
 pytest.importorskip("moocore")
 
-from hwgptbench.moo import Problem, get_problem, make_optimizer  # noqa: E402
+from hwgptbench.moo import get_problem, make_optimizer  # noqa: E402
 from hwgptbench.moo.indicators import hypervolume  # noqa: E402
 from hwgptbench.moo.runner import final_indicators, hv_curves, objective_matrix, run  # noqa: E402
 
-from moo_fixtures import FidelityBench  # noqa: E402
+from moo_fixtures import fidelity_problem  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def problem():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return Problem("s", "perplexity,flops", benchmark=FidelityBench())
+    return fidelity_problem()
 
 
 def test_promotions_climb_the_rungs(problem):

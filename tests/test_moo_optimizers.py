@@ -47,13 +47,8 @@ def test_every_shipped_optimizer_keeps_the_contract(name, problem):
 
 
 def test_moasha_keeps_the_contract():
-    import warnings
-    from hwgptbench.moo import Problem
-    from moo_fixtures import FidelityBench
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        P = Problem("s", "perplexity,flops", benchmark=FidelityBench())
-    check_optimizer("moasha", P, batches=3, options={"batch_size": 8})       # rungs 25 and 50 asked
+    from moo_fixtures import fidelity_problem
+    check_optimizer("moasha", fidelity_problem(), batches=3, options={"batch_size": 8})   # rungs 25, 50
 
 
 def test_unknown_and_missing_optimizers(problem):

@@ -35,46 +35,46 @@ class Termination:
         return AnyOf(self, other)
 
 
-class MaxEvals(Termination):
+class _Limit(Termination):
+    """Stop once a field of Progress reaches `limit`."""
+
+    field = ""
+
+    def done(self, progress):
+        return getattr(progress, self.field) >= self.limit
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.limit:g})"
+
+
+class MaxEvals(_Limit):
     """Stop after `n` evaluations."""
 
+    field = "n_evals"
+
     def __init__(self, n: int):
-        self.n = check_int(n, "n_evals", min_value=1)
-
-    def done(self, progress):
-        return progress.n_evals >= self.n
-
-    def __repr__(self):
-        return f"MaxEvals({self.n})"
+        self.limit = check_int(n, "n_evals", min_value=1)
 
 
-class MaxTime(Termination):
+class MaxTime(_Limit):
     """Stop after `seconds` of wall-clock time (not reproducible: it depends on the machine)."""
 
+    field = "elapsed_s"
+
     def __init__(self, seconds: float):
-        self.seconds = check_number(seconds, "seconds")
-
-    def done(self, progress):
-        return progress.elapsed_s >= self.seconds
-
-    def __repr__(self):
-        return f"MaxTime({self.seconds:g})"
+        self.limit = check_number(seconds, "seconds")
 
 
-class MaxCost(Termination):
+class MaxCost(_Limit):
     """Stop once the simulated training cost reaches `trainings` full trainings.
 
     Only training counts: an optimizer that keeps re-asking architectures already trained to the
     asked fidelity spends nothing, so bound such runs with MaxEvals or MaxTime as well."""
 
+    field = "cost"
+
     def __init__(self, trainings: float):
-        self.trainings = check_number(trainings, "trainings")
-
-    def done(self, progress):
-        return progress.cost >= self.trainings
-
-    def __repr__(self):
-        return f"MaxCost({self.trainings:g})"
+        self.limit = check_number(trainings, "trainings")
 
 
 class AnyOf(Termination):
