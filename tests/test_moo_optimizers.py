@@ -126,3 +126,18 @@ def test_monte_carlo_improvement_matches_exact():
     assert est == pytest.approx(exact, abs=0.01)
     brute = np.array([np.any(np.all(front <= u, axis=1)) for u in U[:500]])
     assert not brute.any()                                 # U keeps only non-dominated points
+
+
+@pytest.mark.parametrize("name, kwargs, match", [
+    ("rs", {"batch_size": 2.5}, "batch_size"), ("rs", {"seed": -1}, "seed"), ("rs", {"seed": 1.5}, "seed"),
+    ("pls", {"n_init": "5"}, "n_init"), ("morea", {"population_size": 1}, "population_size"),
+    ("morea", {"population_size": 10, "sample_size": 11}, "sample_size"), ("rsbo", {"beta": -1.0}, "beta"),
+    ("lsbo", {"weights": ["1", "1"]}, "weights"), ("lsbo", {"weights": [np.nan, 1.0]}, "weights"),
+    ("ehvi", {"n_mc": 0}, "n_mc"), ("nsga2", {"pop_size": 1}, "pop_size"),
+    ("optuna-tpe", {"batch_size": True}, "batch_size"),
+])
+def test_bad_constructor_options_are_named(name, kwargs, match, problem):
+    if name.startswith("optuna-"):
+        pytest.importorskip("optuna")
+    with pytest.raises((ValueError, TypeError), match=match):
+        make_optimizer(name, problem, **kwargs)

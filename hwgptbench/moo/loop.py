@@ -100,6 +100,8 @@ def minimize(problem, optimizer, termination, *, seed: int = 0, options=None) ->
 
 def _optimizer(optimizer, problem, seed, options):
     """(ask/tell object, label) from a name, a class or factory, or a ready instance."""
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"options: expected a dict of constructor options, got {options!r}")
     options = dict(options or {})
     if isinstance(optimizer, type) or not callable(getattr(optimizer, "ask", None)):
         opt = make_optimizer(optimizer, problem, seed=seed, **options)

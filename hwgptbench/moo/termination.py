@@ -62,7 +62,7 @@ class MaxTime(_Limit):
     field = "elapsed_s"
 
     def __init__(self, seconds: float):
-        self.limit = check_number(seconds, "seconds")
+        self.limit = check_number(seconds, "seconds", min_value=0, exclusive=True)
 
 
 class MaxCost(_Limit):
@@ -74,7 +74,7 @@ class MaxCost(_Limit):
     field = "cost"
 
     def __init__(self, trainings: float):
-        self.limit = check_number(trainings, "trainings")
+        self.limit = check_number(trainings, "trainings", min_value=0, exclusive=True)
 
 
 class AnyOf(Termination):

@@ -19,12 +19,14 @@ def check_int(value, field: str, min_value: int | None = None) -> int:
     return int(value)
 
 
-def check_number(value, field: str, positive: bool = True) -> float:
-    """A finite real number (> 0 when `positive`)."""
+def check_number(value, field: str, min_value: float | None = None, exclusive: bool = False) -> float:
+    """A finite real number, >= `min_value` (> with `exclusive`)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{field}: expected a number, got {value!r} ({type(value).__name__})")
-    if not math.isfinite(value) or (positive and value <= 0):
-        raise ValueError(f"{field}: expected a finite number{' > 0' if positive else ''}, got {value!r}")
+    below = min_value is not None and (value <= min_value if exclusive else value < min_value)
+    if not math.isfinite(value) or below:
+        bound = "" if min_value is None else f" {'>' if exclusive else '>='} {min_value:g}"
+        raise ValueError(f"{field}: expected a finite number{bound}, got {value!r}")
     return float(value)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..problem import Problem, get_problem
+from ..validation import check_int
 
 __all__ = ["Optimizer", "GenotypeOptimizer", "Batch", "as_batch"]
 
@@ -109,8 +110,8 @@ class Optimizer:
         self.problem: Problem = get_problem(problem)
         self.space = self.problem.space
         self.encoding = self.problem.encoding
-        self.seed = seed
-        self.rng = np.random.default_rng(seed)
+        self.seed = None if seed is None else check_int(seed, "seed", min_value=0)
+        self.rng = np.random.default_rng(self.seed)
         self._pending: Batch | None = None
         self._token = None
 
@@ -171,9 +172,7 @@ class GenotypeOptimizer(Optimizer):
 
     def __init__(self, problem, seed=None, batch_size: int = 10):
         super().__init__(problem, seed)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-        self.batch_size = int(batch_size)
+        self.batch_size = check_int(batch_size, "batch_size", min_value=1)
         self.G = np.empty((0, self.encoding.n_genes), dtype=np.int64)
         self.F = np.empty((0, self.problem.n_obj))
         self._seen: set[bytes] = set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..validation import check_int
 from .base import Batch, GenotypeOptimizer
 
 __all__ = ["MOASHA"]
@@ -26,9 +27,7 @@ class MOASHA(GenotypeOptimizer):
             raise ValueError(f"moasha needs a problem with a fidelity axis (>= 2 training fidelities, "
                              f"from {{metric}}_f{{p}} columns); {self.problem.name!r} has "
                              f"{list(self.rungs) or 'none'} (perplexity is not served yet)")
-        if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
-            raise ValueError(f"eta: expected an int >= 2, got {eta!r}")
-        self.eta = int(eta)
+        self.eta = check_int(eta, "eta", min_value=2)
         # per rung: config ids evaluated there, their objectives, and the ids promoted from it
         self._configs: list[np.ndarray] = []            # genotype of each config id
         self._known: set[bytes] = set()                  # their feature rows
