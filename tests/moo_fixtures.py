@@ -4,6 +4,8 @@ Its perplexities are made up from the parameter count (never used as data): fina
 1e9/params, and lower fidelities worse by a factor that also depends on the total head count, so
 that rankings at low fidelity differ from the final one.
 """
+import warnings
+
 import numpy as np
 
 from hwgptbench import cost
@@ -23,3 +25,11 @@ class FidelityBench:
         for p in FIDELITIES:
             out[f"perplexity_f{p}"] = 1e9 / params * (1 + (100 - p) / 100 * (1 + heads / 144))
         return np.column_stack([out[c] for c in columns])
+
+
+def fidelity_problem():
+    """The problem 's:perplexity,flops' on the stand-in (its bounds are sampled: no warning)."""
+    from hwgptbench.moo import Problem
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return Problem("s", "perplexity,flops", benchmark=FidelityBench())

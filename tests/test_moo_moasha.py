@@ -1,24 +1,20 @@
 """MO-ASHA on a stand-in benchmark with a perplexity fidelity axis."""
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
 
 pytest.importorskip("moocore")
 
-from hwgptbench.moo import Problem, get_problem, make_optimizer  # noqa: E402
+from hwgptbench.moo import get_problem, make_optimizer  # noqa: E402
 from hwgptbench.moo.indicators import hypervolume  # noqa: E402
 from hwgptbench.moo.runner import final_indicators, hv_curves, objective_matrix, run  # noqa: E402
 
-from moo_fixtures import FidelityBench  # noqa: E402
+from moo_fixtures import fidelity_problem  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def problem():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return Problem("s", "perplexity,flops", benchmark=FidelityBench())
+    return fidelity_problem()
 
 
 def test_promotions_climb_the_rungs(problem):
@@ -38,12 +34,13 @@ def test_promotions_climb_the_rungs(problem):
 
 def test_promotion_picks_the_pareto_best(problem):
     opt = make_optimizer("moasha", problem, seed=1, batch_size=8, eta=2)
-    X = opt.ask()
-    assert np.all(opt.asked_fidelity == 25)
+    b = opt.ask()                                                # a Batch: rows and their rungs
+    X = b.X
+    assert np.all(b.fidelity == 25)
     F = problem(X, fidelity=25)
-    opt.tell(X, F)
-    X2 = opt.ask()
-    promoted = opt.asked_fidelity == 50
+    opt.tell(b, F)
+    b2 = opt.ask()
+    X2, promoted = b2.X, b2.fidelity == 50
     assert promoted.sum() == 4                                   # 8 // eta
     # Pareto ranks by peeling fronts (independent of moocore): promoted rows rank no worse
     rank, left, r = np.zeros(len(F), int), np.ones(len(F), bool), 0

@@ -7,11 +7,13 @@ pytest.importorskip("pymoo")
 
 from hwgptbench.moo import Optimizer, get_problem, make_optimizer, optimizer_names  # noqa: E402
 from hwgptbench.moo.runner import run  # noqa: E402
+from hwgptbench.moo.testing import check_optimizer  # noqa: E402
 
 PROBLEM = "s:-params,flops"
 # small settings so that the model-based ones reach their model within three batches
-FAST = {"rsbo": {"n_init": 10, "n_candidates": 200}, "lsbo": {"n_init": 10, "n_candidates": 200},
-        "ehvi": {"n_init": 10, "n_candidates": 200, "n_top": 20},
+FAST = {"rsbo": {"n_init": 5, "batch_size": 5, "n_candidates": 100},
+        "lsbo": {"n_init": 5, "batch_size": 5, "n_candidates": 100},
+        "ehvi": {"n_init": 5, "batch_size": 5, "n_candidates": 100, "n_top": 20},
         "optuna-tpe": {"batch_size": 5}, "optuna-nsga2": {"batch_size": 5}, "optuna-nsga3": {"batch_size": 5},
         "optuna-random": {"batch_size": 5}}
 NAMES = [n for n in optimizer_names() if not n.startswith("optuna-") and n != "moasha"]  # moasha: own test
@@ -38,34 +40,15 @@ def _trajectory(name, problem, seed, batches=2):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_ask_tell_contract(name, problem):
-    opt = make_optimizer(name, problem, seed=0, **FAST.get(name, {}))
-    for _ in range(2):                                      # the second batch is model-based
-        X = opt.ask()
-        assert isinstance(X, np.ndarray) and X.dtype == np.int64 and X.ndim == 2 and len(X) >= 1
-        problem.space.validate_features(X)                 # every row is an architecture of s
-        with pytest.raises(RuntimeError, match="tell"):
-            opt.ask()                                       # one batch in flight at a time
-        F = problem(X)
-        with pytest.raises(ValueError, match="F"):
-            opt.tell(X, F[:, :1])
-        with pytest.raises(ValueError, match="finite"):
-            opt.tell(X, np.full_like(F, np.nan))
-        if len(X) > 1:
-            with pytest.raises(ValueError, match="last ask"):
-                opt.tell(X[::-1], F[::-1])
-        opt.tell(X, F)
-    with pytest.raises(RuntimeError, match="ask"):
-        opt.tell(X, F)
+def test_every_shipped_optimizer_keeps_the_contract(name, problem):
+    # ask/tell rules, no mutation, one batch in flight, same seed same run, seeds matter;
+    # the model-based ones reach their model in the second batch
+    check_optimizer(name, problem, batches=2 if name in FAST else 3, options=FAST.get(name))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_same_seed_same_run(name, problem):
-    a = _trajectory(name, problem, seed=7)
-    b = _trajectory(name, problem, seed=7)
-    c = _trajectory(name, problem, seed=8, batches=1)
-    assert np.array_equal(a, b)
-    assert not np.array_equal(a[:len(c)], c)
+def test_moasha_keeps_the_contract():
+    from moo_fixtures import fidelity_problem
+    check_optimizer("moasha", fidelity_problem(), batches=3, options={"batch_size": 8})   # rungs 25, 50
 
 
 def test_unknown_and_missing_optimizers(problem):
@@ -94,14 +77,13 @@ class Greedy(Optimizer):
         super().__init__(problem, seed)
         self.best, self.best_f = None, np.inf
 
-    def ask(self):
+    def _ask(self):
         if self.best is None:
             return self.space.sample_features(4, seed=self.rng)
-        G = self.encoding.mutate_one(np.repeat(self.encoding.from_features(self.best[None]), 4, 0), self.rng)
-        return self.encoding.to_features(G)
+        G = self.encoding.from_features(np.repeat(self.best[None], 4, axis=0))
+        return self.encoding.to_features(self.encoding.mutate_one(G, self.rng))
 
-    def tell(self, X, F):
-        X, F = self._check_told(X, F)
+    def _tell(self, X, F):
         i = int(np.argmin(F.sum(1)))
         if F[i].sum() < self.best_f:
             self.best, self.best_f = X[i], F[i].sum()
@@ -111,6 +93,7 @@ def test_user_optimizer_plugs_into_the_runner(problem):
     name = f"{__name__}:Greedy"                         # by import path, as with --optimizer
     df = run(problem, name, budget=20, seed=0)
     assert len(df) == 20 and df["optimizer"].eq(name).all()
+    check_optimizer(Greedy, problem)
     with pytest.raises(ValueError, match="module:Class"):
         make_optimizer("no_such_module:Opt", problem)
     with pytest.raises(TypeError, match="ask"):
@@ -143,3 +126,18 @@ def test_monte_carlo_improvement_matches_exact():
     assert est == pytest.approx(exact, abs=0.01)
     brute = np.array([np.any(np.all(front <= u, axis=1)) for u in U[:500]])
     assert not brute.any()                                 # U keeps only non-dominated points
+
+
+@pytest.mark.parametrize("name, kwargs, match", [
+    ("rs", {"batch_size": 2.5}, "batch_size"), ("rs", {"seed": -1}, "seed"), ("rs", {"seed": 1.5}, "seed"),
+    ("pls", {"n_init": "5"}, "n_init"), ("morea", {"population_size": 1}, "population_size"),
+    ("morea", {"population_size": 10, "sample_size": 11}, "sample_size"), ("rsbo", {"beta": -1.0}, "beta"),
+    ("lsbo", {"weights": ["1", "1"]}, "weights"), ("lsbo", {"weights": [np.nan, 1.0]}, "weights"),
+    ("ehvi", {"n_mc": 0}, "n_mc"), ("nsga2", {"pop_size": 1}, "pop_size"),
+    ("optuna-tpe", {"batch_size": True}, "batch_size"),
+])
+def test_bad_constructor_options_are_named(name, kwargs, match, problem):
+    if name.startswith("optuna-"):
+        pytest.importorskip("optuna")
+    with pytest.raises((ValueError, TypeError), match=match):
+        make_optimizer(name, problem, **kwargs)

@@ -69,14 +69,17 @@ def register(sub) -> None:
     r.add_argument("--space", default="s", choices=sorted(SPACES))
     r.add_argument("--objectives", required=True, help="comma-separated columns, e.g. -params,flops")
     r.add_argument("--optimizer", default="nsga2",
-                   help=f"one or more (comma-separated) of {', '.join(optimizer_names())}")
+                   help=f"one or more (comma-separated) of {', '.join(optimizer_names())}, or your "
+                        "own as module:Class (the module on the Python path or in the current "
+                        "directory) (default: nsga2)")
     r.add_argument("--budget", type=int, default=1000, help="evaluations per run")
     r.add_argument("--seeds", type=int, default=1, help="number of seeds (runs per optimizer)")
     r.add_argument("--seed", type=int, default=0, help="first seed")
     r.add_argument("--option", action="append", metavar="OPT.NAME=VALUE",
                    help="optimizer constructor option, e.g. nsga2.pop_size=100 (repeatable)")
     r.add_argument("--noise", action="store_true", help="noisy surrogate draws (seeded by the run seed)")
-    r.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    r.add_argument("--workers", type=int, default=None,
+                   help="parallel (spawned) worker processes; 1 runs in this process (default: all cores)")
     r.add_argument("--backend", choices=("process", "ray"), default="process")
     r.add_argument("--out", default=None, help="output folder (default: runs/<problem>)")
     r.add_argument("--format", choices=("csv", "parquet"), default="csv")

@@ -1,5 +1,7 @@
 """Run optimizers on problems: one seeded run, or a sweep over problems x optimizers x seeds.
 
+A run is `loop.minimize` with an evaluation budget, turned into tidy rows.
+
 Results are tidy: one row per evaluation with problem, optimizer, seed, evaluation index, batch,
 architecture id, each objective column in its units (maximised columns unsigned), the normalised
 minimised objectives ``f:{objective}``, and the optimizer's own cumulative wall-clock time
@@ -9,18 +11,22 @@ evaluated at the final fidelity.
 """
 from __future__ import annotations
 
+import numbers
 import os
-import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .indicators import hv_curve, hypervolume, igd_plus
+from .loop import Result, at_final_fidelity, minimize
 from .optimizers import make_optimizer
-from .problem import get_problem
+from .problem import Problem, get_problem
+from .termination import MaxEvals
+from .validation import check_bool, check_int
 
-__all__ = ["run", "sweep", "write_results", "read_results", "objective_matrix", "final_indicators",
+__all__ = ["run", "tidy", "sweep", "write_results", "read_results", "objective_matrix", "final_indicators",
            "hv_curves"]
 
 
@@ -31,60 +37,35 @@ def run(problem, optimizer: str, budget: int, seed: int = 0, optimizer_options=N
     The last batch may be larger than the remaining budget: it is evaluated and told in full (so
     the optimizer sees a complete batch), but only the first `budget` evaluations are recorded.
     """
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
-        raise ValueError(f"budget: expected an int >= 1, got {budget!r}")
-    P = get_problem(problem, noise=noise) if isinstance(problem, str) else problem
-    opt = make_optimizer(optimizer, P, seed=seed, **dict(optimizer_options or {}))
-    eval_rng = np.random.default_rng([int(seed), 7919])      # noise draws, independent of the optimizer
-    multi = getattr(opt, "multi_fidelity", False)
-    Xs, Rs, batches, clock, fids = [], [], [], [], []
-    n, b, spent = 0, 0, 0.0
-    while n < budget:
-        t0 = time.perf_counter()
-        X = opt.ask()
-        spent += time.perf_counter() - t0
-        if len(X) == 0:
-            raise RuntimeError(f"{optimizer}: ask() returned no architectures")
-        seed_b = int(eval_rng.integers(2 ** 63 - 1)) if P.noise else None
-        if multi:                        # each row at the training fidelity the optimizer chose
-            fid = np.asarray(opt.asked_fidelity)
-            R = np.empty((len(X), P.n_obj))
-            for f in np.unique(fid):
-                R[fid == f] = P.raw(X[fid == f], seed=seed_b, fidelity=int(f))
-            fids.append(fid)
-        else:
-            R = P.raw(X, seed=seed_b)
-        t0 = time.perf_counter()
-        opt.tell(X, P.normalise(R))
-        spent += time.perf_counter() - t0
-        Xs.append(X)
-        Rs.append(R)
-        batches.append(np.full(len(X), b))
-        clock.append(np.full(len(X), spent))
-        n += len(X)
-        b += 1
-    X = np.vstack(Xs)[:budget]
-    R = np.vstack(Rs)[:budget]
-    df = pd.DataFrame({"problem": P.name, "optimizer": optimizer, "seed": int(seed),
-                       "eval": np.arange(budget), "batch": np.concatenate(batches)[:budget]})
+    budget = check_int(budget, "budget", min_value=1)
+    noise, ids = check_bool(noise, "noise"), check_bool(ids, "ids")
+    if isinstance(problem, str):
+        P = get_problem(problem, noise=noise)
+    else:
+        P = get_problem(problem)
+        if noise and not P.noise:
+            raise ValueError("noise: a Problem object carries its own noise setting; build it with "
+                             "noise=True (or pass the problem's name)")
+    res = minimize(P, optimizer, MaxEvals(budget), seed=seed, options=optimizer_options)
+    return tidy(res, limit=budget, ids=ids)
+
+
+def tidy(result: Result, limit: int | None = None, ids: bool = True) -> pd.DataFrame:
+    """The tidy rows (see the module docstring) of a `minimize` result, the first `limit` of them."""
+    P, n = result.problem, len(result.X) if limit is None else min(limit, len(result.X))
+    df = pd.DataFrame({"problem": P.name, "optimizer": result.optimizer, "seed": result.seed,
+                       "eval": np.arange(n), "batch": result.batch[:n]})
     if ids:
-        df["arch_id"] = [a.id for a in P.space.decode(X)]
-    for j, (obj, col) in enumerate(zip(P.objectives, P.columns)):
-        df[col] = R[:, j] * P.signs[j]
-    F = P.normalise(R)
+        df["arch_id"] = [a.id for a in P.space.decode(result.X[:n])]
+    for j, col in enumerate(P.columns):
+        df[col] = result.R[:n, j] * P.signs[j]
     for j, obj in enumerate(P.objectives):
-        df[f"f:{obj}"] = F[:, j]
-    df["optimizer_s"] = np.concatenate(clock)[:budget]
-    if multi:
-        # fidelity in % of training; cost: simulated training time so far, in full trainings,
-        # when a promoted configuration resumes from its previous rung
-        fid = np.concatenate(fids)[:budget]
-        df["fidelity"] = fid
-        prev, step = {}, np.empty(budget)
-        for i, (a, f) in enumerate(zip(df["arch_id"] if ids else map(bytes, X), fid)):
-            step[i] = (f - prev.get(a, 0)) / 100.0
-            prev[a] = f
-        df["cost"] = np.cumsum(step)
+        df[f"f:{obj}"] = result.F[:n, j]
+    df["optimizer_s"] = result.optimizer_s[:n]
+    if result.multi_fidelity:
+        fid = result.fidelity[:n]
+        df["fidelity"] = fid if np.isnan(fid).any() else fid.astype(np.int64)
+        df["cost"] = result.cost[:n]
     return df
 
 
@@ -97,38 +78,94 @@ def sweep(problems, optimizers, seeds, budget: int, options=None, noise: bool = 
           workers: int | None = None, backend: str = "process", progress: bool = True) -> pd.DataFrame:
     """All (problem, optimizer, seed) runs, in parallel processes by default.
 
-    `options` maps an optimizer name to its constructor options. `workers=1` runs everything in
-    this process; `backend="ray"` sends the runs to a Ray cluster (``ray.init()`` must reach it).
+    `seeds`: a count n (seeds 0..n-1) or a list of distinct ints >= 0. `options` maps an optimizer
+    name to its constructor options. Every argument is checked, and every problem and optimizer
+    built once here, before any run starts. `workers=1` runs everything in this process;
+    `backend="ray"` sends the runs to a Ray cluster (``ray.init()`` must reach it). Worker
+    processes are *spawned*, never forked: a forked copy of a process whose native thread pools
+    (xgboost's OpenMP) have run can wait for ever on a lock held by a thread that was not copied.
+    So, as with any spawned multiprocessing, a script must call `sweep` under
+    ``if __name__ == "__main__":``.
     """
-    problems = [problems] if isinstance(problems, str) else list(problems)
-    optimizers = [optimizers] if isinstance(optimizers, str) else list(optimizers)
-    seeds = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
-    for p in problems:                     # fail early (in this process) on a bad problem or name
-        P = get_problem(p)
-        for o in optimizers:
-            make_optimizer(o, P, seed=0, **dict((options or {}).get(o, {})))
-    tasks = [(p, noise, o, dict((options or {}).get(o, {})), budget, s)
-             for p in problems for o in optimizers for s in seeds]
+    tasks = _tasks(problems, optimizers, seeds, budget, options, noise)
+    workers = None if workers is None else check_int(workers, "workers", min_value=1)
     if backend not in ("process", "ray"):
         raise ValueError(f"backend: expected 'process' or 'ray', got {backend!r}")
-    bar = _progress(len(tasks), progress)
-    out = []
+    bar = _progress(len(tasks), check_bool(progress, "progress"))
     if backend == "ray":
         out = _sweep_ray(tasks, bar)
     elif workers == 1 or len(tasks) == 1:
+        out = []
         for t in tasks:
             out.append(_task(t))
             bar.update()
     else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        workers = workers or os.cpu_count() or 1
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as ex:
-            futures = [ex.submit(_task, t) for t in tasks]
-            for f in as_completed(futures):
-                bar.update()
-            out = [f.result() for f in futures]            # task order, not completion order
+        out = _sweep_processes(tasks, min(workers or os.cpu_count() or 1, len(tasks)), bar)
     bar.close()
     return pd.concat(out, ignore_index=True)
+
+
+def _tasks(problems, optimizers, seeds, budget, options, noise) -> list[tuple]:
+    """The runs of a sweep, after checking every argument and building every problem and optimizer
+    once (so mistakes surface here, not in a worker)."""
+    problems = _distinct(problems, "problems", (str, Problem))
+    optimizers = _distinct(optimizers, "optimizers", (str,))
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+        seeds = list(range(check_int(seeds, "seeds", min_value=1)))
+    else:
+        seeds = [check_int(s, "seeds", min_value=0) for s in _distinct(seeds, "seeds", (numbers.Integral,))]
+    budget, noise = check_int(budget, "budget", min_value=1), check_bool(noise, "noise")
+    options = {} if options is None else options
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise TypeError(f"options: expected {{optimizer name: {{option: value}}}}, got {options!r}")
+    unknown = sorted(set(options) - set(optimizers))
+    if unknown:
+        raise ValueError(f"options: {unknown} name no optimizer of this sweep; optimizers: {optimizers}")
+    for p in problems:
+        P = get_problem(p, noise=noise) if isinstance(p, str) else get_problem(p)
+        for o in optimizers:
+            make_optimizer(o, P, seed=0, **options.get(o, {}))
+    return [(p, noise, o, dict(options.get(o, {})), budget, s)
+            for p in problems for o in optimizers for s in seeds]
+
+
+def _distinct(values, field, types) -> list:
+    """A non-empty list of distinct values of the given types (one str stands for a list of one)."""
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        values = [values]
+    values = list(values)
+    allowed = " or ".join(t.__name__ if t is not numbers.Integral else "int" for t in types)
+    if not values:
+        raise ValueError(f"{field}: expected at least one {allowed}, got none")
+    for v in values:
+        if not isinstance(v, types) or isinstance(v, bool):
+            raise TypeError(f"{field}: expected {allowed} values, got {v!r} ({type(v).__name__})")
+    keys = [getattr(v, "name", v) for v in values]
+    twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if twice:
+        raise ValueError(f"{field}: each may appear once; repeated: {twice}")
+    return values
+
+
+def _sweep_processes(tasks, workers, bar) -> list:
+    """Runs in spawned worker processes, results in task order; the first failure cancels the rest."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
+        futures = [ex.submit(_task, t) for t in tasks]
+        try:
+            for f in as_completed(futures):
+                f.result()
+                bar.update()
+        except BrokenProcessPool:
+            raise RuntimeError("sweep: a worker process died before finishing its run. In a script, "
+                               "call sweep under `if __name__ == \"__main__\":` (workers are spawned "
+                               "and import the script); or use workers=1") from None
+        finally:
+            for f in futures:
+                f.cancel()
+    return [f.result() for f in futures]
 
 
 def _sweep_ray(tasks, bar):
@@ -228,10 +265,7 @@ def hv_curves(df: pd.DataFrame, n_points: int = 50, problems=None) -> pd.DataFra
 
 def _final(g: pd.DataFrame, P) -> np.ndarray:
     """Rows evaluated at the final fidelity (all rows of single-fidelity runs)."""
-    if "fidelity" not in g or not g["fidelity"].notna().any():
-        return np.ones(len(g), dtype=bool)
-    top = max(P.fidelities) if P.fidelities else g["fidelity"].max()
-    return (g["fidelity"].isna() | (g["fidelity"] == top)).to_numpy()
+    return at_final_fidelity(g["fidelity"] if "fidelity" in g else np.full(len(g), np.nan), P)
 
 
 def _known(problems) -> dict:

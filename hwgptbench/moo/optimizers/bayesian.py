@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from ..indicators import hypervolume, nondominated
+from ..validation import check_int, check_number
 from .base import GenotypeOptimizer
 
 __all__ = ["RSBO", "LSBO", "EHVI"]
@@ -25,9 +26,9 @@ class _GPBatchBO(GenotypeOptimizer):
     def __init__(self, problem, seed=None, batch_size: int = 10, n_init: int = 20,
                  n_candidates: int = 1000, beta: float = 1.0):
         super().__init__(problem, seed, batch_size)
-        self.n_init = int(n_init)
-        self.n_candidates = int(n_candidates)
-        self.beta = float(beta)
+        self.n_init = check_int(n_init, "n_init", min_value=1)
+        self.n_candidates = check_int(n_candidates, "n_candidates", min_value=1)
+        self.beta = check_number(beta, "beta", min_value=0)
         self._kernels, self._tuned_at = None, 0
         sp = self.space
         lm = sp.max_layers
@@ -130,8 +131,9 @@ class LSBO(_ScalarisedBO):
     def __init__(self, problem, seed=None, weights=None, **kwargs):
         super().__init__(problem, seed, **kwargs)
         if weights is not None:
-            w = np.asarray(weights, dtype=float)
-            if w.shape != (self.problem.n_obj,) or np.any(w < 0) or w.sum() <= 0:
+            w = np.asarray(weights)
+            if (w.dtype.kind not in "iuf" or w.shape != (self.problem.n_obj,) or not np.all(np.isfinite(w))
+                    or np.any(w < 0) or w.sum() <= 0):
                 raise ValueError(f"weights: expected {self.problem.n_obj} non-negative numbers, not all 0")
             weights = w / w.sum()
         self.weights = weights
@@ -151,9 +153,9 @@ class EHVI(_GPBatchBO):
     def __init__(self, problem, seed=None, n_samples: int = 32, n_top: int = 100, n_mc: int = 2000,
                  **kwargs):
         super().__init__(problem, seed, **kwargs)
-        self.n_mc = int(n_mc)
-        self.n_samples = int(n_samples)
-        self.n_top = int(n_top)
+        self.n_mc = check_int(n_mc, "n_mc", min_value=1)
+        self.n_samples = check_int(n_samples, "n_samples", min_value=1)
+        self.n_top = check_int(n_top, "n_top", min_value=1)
 
     def _select(self, mu, sd, q):
         ref = self.problem.ref_point

@@ -4,21 +4,21 @@ Rungs are the problem's training fidelities (e.g. perplexity after 25/50/75/100%
 training). Each asked slot either promotes a configuration to the next rung, if one of the top
 1/eta of some rung (best rung first) has not been promoted yet, or starts a new random one at the
 lowest rung. Ranking within a rung: non-dominated sorting, ties broken by hypervolume
-contribution within the front. Every asked row carries its fidelity in `asked_fidelity`, which the
-runner uses to evaluate it (a multi-fidelity extension of the ask/tell protocol).
+contribution within the front. `ask()` returns a `Batch`: the rows with the rung (training
+fidelity) each is to be evaluated at.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .base import GenotypeOptimizer
+from ..validation import check_int
+from .base import Batch, GenotypeOptimizer
 
 __all__ = ["MOASHA"]
 
 
 class MOASHA(GenotypeOptimizer):
     name = "moasha"
-    multi_fidelity = True
 
     def __init__(self, problem, seed=None, batch_size: int = 10, eta: int = 2):
         super().__init__(problem, seed, batch_size)
@@ -27,15 +27,12 @@ class MOASHA(GenotypeOptimizer):
             raise ValueError(f"moasha needs a problem with a fidelity axis (>= 2 training fidelities, "
                              f"from {{metric}}_f{{p}} columns); {self.problem.name!r} has "
                              f"{list(self.rungs) or 'none'} (perplexity is not served yet)")
-        if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
-            raise ValueError(f"eta: expected an int >= 2, got {eta!r}")
-        self.eta = int(eta)
+        self.eta = check_int(eta, "eta", min_value=2)
         # per rung: config ids evaluated there, their objectives, and the ids promoted from it
         self._configs: list[np.ndarray] = []            # genotype of each config id
         self._known: set[bytes] = set()                  # their feature rows
         self._at = [dict() for _ in self.rungs]          # rung -> {config id: F row}
         self._promoted = [set() for _ in self.rungs]
-        self.asked_fidelity = np.empty(0, dtype=np.int64)
         self._asked_ids: list[int] = []
         self._asked_rungs: list[int] = []
 
@@ -54,8 +51,10 @@ class MOASHA(GenotypeOptimizer):
             ids.append(cid)
             rungs.append(r)
         self._asked_ids, self._asked_rungs = ids, rungs
-        self.asked_fidelity = np.array([self.rungs[r] for r in rungs], dtype=np.int64)
         return np.array([self._configs[c] for c in ids])
+
+    def _ask(self):
+        return Batch(super()._ask(), [self.rungs[r] for r in self._asked_rungs])
 
     def _promotion(self):
         for r in range(len(self.rungs) - 2, -1, -1):

@@ -9,6 +9,7 @@ import contextlib
 
 import numpy as np
 
+from ..validation import check_int
 from .base import Optimizer
 
 __all__ = ["OptunaOptimizer", "OPTUNA_SAMPLERS"]
@@ -62,7 +63,7 @@ class OptunaOptimizer(Optimizer):
             sampler = make_sampler(sampler, int(self.rng.integers(2 ** 31 - 1)), **kwargs)
         elif kwargs:
             raise ValueError(f"{sorted(kwargs)}: sampler options only apply to samplers given by name")
-        self.batch_size = int(batch_size)
+        self.batch_size = check_int(batch_size, "batch_size", min_value=1)
         dist = optuna.distributions.IntDistribution
         self._dists = {f"g{j}": dist(0, int(u)) for j, u in enumerate(self.encoding.upper)}
         with _quiet(optuna):

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from ..validation import check_int
 from .base import Optimizer
 
 __all__ = ["PymooOptimizer", "PYMOO_ALGORITHMS"]
@@ -78,7 +79,8 @@ class PymooOptimizer(Optimizer):
         enc = self.encoding
         if isinstance(algorithm, str):
             self.name = algorithm.lower()
-            algorithm = make_algorithm(algorithm, self.problem.n_obj, int(pop_size), **kwargs)
+            pop_size = check_int(pop_size, "pop_size", min_value=2)
+            algorithm = make_algorithm(algorithm, self.problem.n_obj, pop_size, **kwargs)
         elif kwargs:
             raise ValueError(f"{sorted(kwargs)}: constructor options only apply to algorithms given by name")
         self.algorithm = algorithm

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..indicators import nondominated
+from ..validation import check_int
 from .base import GenotypeOptimizer
 
 __all__ = ["RandomSearch", "ParetoLocalSearch", "MOREA"]
@@ -30,7 +31,7 @@ class ParetoLocalSearch(GenotypeOptimizer):
 
     def __init__(self, problem, seed=None, batch_size: int = 10, n_init: int = 10):
         super().__init__(problem, seed, batch_size)
-        self.n_init = int(n_init)
+        self.n_init = check_int(n_init, "n_init", min_value=1)
 
     def _propose(self):
         if len(self.G) < self.n_init:
@@ -58,10 +59,11 @@ class MOREA(GenotypeOptimizer):
     def __init__(self, problem, seed=None, batch_size: int = 10, population_size: int = 50,
                  sample_size: int = 25):
         super().__init__(problem, seed, batch_size)
-        if population_size < 2 or not 1 <= sample_size <= population_size:
-            raise ValueError("population_size >= 2 and 1 <= sample_size <= population_size required")
-        self.population_size = int(population_size)
-        self.sample_size = int(sample_size)
+        self.population_size = check_int(population_size, "population_size", min_value=2)
+        self.sample_size = check_int(sample_size, "sample_size", min_value=1)
+        if self.sample_size > self.population_size:
+            raise ValueError(f"sample_size: expected at most population_size ({self.population_size}), "
+                             f"got {sample_size}")
         self._pop = np.empty(0, dtype=np.int64)     # indices into the history, oldest first
 
     def _propose(self):
