@@ -1,11 +1,14 @@
 """KV-cache decoding, its closed-form cost and its measurement, each against an independent truth:
 the model's full (uncached) forward, torch's FlopCounterMode and tensor sizes, hand-computed cases,
 and a fake clock that tells exactly which calls a timer spans."""
+import numpy as np
 import pytest
 
 from hwgptbench import cost, get_space
 
 torch = pytest.importorskip("torch")
+from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from hwgptbench.model import GPT, KVCache  # noqa: E402
 
@@ -98,3 +101,76 @@ def test_cache_bad_input():
             KVCache(model, batch, max_len)
     with pytest.raises(ValueError, match="n_new"):
         model.generate(torch.zeros(1, 2, dtype=torch.long), 0)
+
+
+# ---- closed-form cost ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("space,device", [("s", "cpu"), ("m", "meta"), ("l", "meta")])
+def test_decode_flops_match_flop_counter(space, device):
+    """Real decode steps after a prefill, counted by torch (math SDPA, as in test_cost). m and l run
+    the same model code on the meta device (shapes only: the same aten ops, no multi-GB weights)."""
+    sp = get_space(space)
+    archs = sp.sample(3, seed=13)
+    batch, steps = 2, 3
+    predicted = cost.decode_flops(sp.encode(archs), space, batch, T_PREFILL, steps=steps)
+    one_step = cost.decode_flops(sp.encode(archs), space, batch, T_PREFILL)
+    for a, f, f1 in zip(archs, predicted, one_step):
+        model = GPT(a, device=device, init=False)
+        cache = KVCache(model, batch, T_PREFILL + steps)
+        with torch.inference_mode():
+            tok = model.next_token(torch.zeros(batch, T_PREFILL, dtype=torch.long, device=device), cache)
+            counters = []
+            for _ in range(steps):
+                counters.append(FlopCounterMode(display=False))
+                with sdpa_kernel(SDPBackend.MATH), counters[-1]:
+                    tok = model.next_token(tok, cache)
+        assert counters[0].get_total_flops() == f1, a.id
+        assert sum(c.get_total_flops() for c in counters) == f, a.id
+
+
+def test_decode_flops_hand_computed_case():
+    """s, 10 layers of E=192, r=2, h=4; B=1; one step with 3 cached tokens, then two steps."""
+    a = get_space("s").arch(192, 10, [2] * 10, [4] * 10, False)
+    E, h, r = 192, 4, 2
+
+    def step(keys):
+        per_layer = 2 * (E * 3 * 64 * h + 64 * h * E + 2 * r * E * E) + 2 * 2 * h * keys * 64
+        return 10 * per_layer + 2 * E * 50304
+
+    assert cost.decode_flops([a], "s", 1, 3)[0] == step(4)
+    assert cost.decode_flops([a], "s", 1, 3, steps=2)[0] == step(4) + step(5)
+    assert cost.decode_flops([a], "s", 3, 3)[0] == 3 * step(4)
+    # a decode step of an empty cache is a one-token forward
+    assert cost.decode_flops([a], "s", 1, 0)[0] == cost.flops([a], "s", 1, 1)[0]
+
+
+def test_kv_cache_mb_hand_computed_and_equal_to_the_cache_tensors():
+    sp = get_space("s")
+    a = sp.arch(192, 10, [2] * 10, [4, 8] * 5, True)
+    # keys + values, 10 layers, heads 4/8 alternating, 64 dims, B=3, S=100, bf16
+    assert cost.kv_cache_mb([a], "s", 3, 100, "bfloat16")[0] == 2 * 3 * 100 * 64 * (5 * 4 + 5 * 8) * 2 / 2 ** 20
+    for arch in sp.sample(5, seed=3) + [a]:
+        model = GPT(arch, device="meta", dtype=torch.bfloat16, init=False)
+        cache = KVCache(model, 3, 100)
+        assert cache.nbytes / 2 ** 20 == cost.kv_cache_mb([arch], "s", 3, 100, "bfloat16")[0]
+
+
+def test_decode_memory_is_weights_cache_and_one_token():
+    sp = get_space("s")
+    a = sp.arch(192, 10, [2] * 10, [4] * 10, False)
+    E, B, S, s = 192, 2, 64, 2
+    # one token's activations: logits + residual + final LN (V + 2E), the widest block max(attn, mlp)
+    one_token = B * (50304 + 2 * E + max(2 * E + 7 * 64 * 4, 3 * E + 2 * 2 * E))
+    cache = 2 * B * S * 64 * 4 * 10
+    expected = s * (cost.params([a], "s")[0] + one_token + cache) / 2 ** 20
+    assert cost.decode_memory_mb([a], "s", B, S, "bfloat16")[0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("kw,exc,field", [
+    ({"prefix_len": -1}, ValueError, "prefix_len"), ({"steps": 0}, ValueError, "steps"),
+    ({"prefix_len": 1020, "steps": 5}, ValueError, "prefix_len \\+ steps"),
+    ({"batch": 0}, ValueError, "batch"), ({"prefix_len": 2.0}, TypeError, "prefix_len")])
+def test_decode_flops_bad_arguments(kw, exc, field):
+    X = get_space("s").sample_features(2, seed=0)
+    with pytest.raises(exc, match=field):
+        cost.decode_flops(X, "s", **{"batch": 1, "prefix_len": 8, **kw})
