@@ -1,6 +1,8 @@
 """KV-cache decoding, its closed-form cost and its measurement, each against an independent truth:
 the model's full (uncached) forward, torch's FlopCounterMode and tensor sizes, hand-computed cases,
 and a fake clock that tells exactly which calls a timer spans."""
+import types
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from hwgptbench.model import GPT, KVCache  # noqa: E402
+from hwgptbench.profiling import measure  # noqa: E402
 
 T_PREFILL, G = 8, 4
 
@@ -174,3 +177,70 @@ def test_decode_flops_bad_arguments(kw, exc, field):
     X = get_space("s").sample_features(2, seed=0)
     with pytest.raises(exc, match=field):
         cost.decode_flops(X, "s", **{"batch": 1, "prefix_len": 8, **kw})
+
+
+# ---- measurement primitives ---------------------------------------------------------------------
+
+class _Clocked:
+    """A real small model whose calls advance a fake clock: 1000 ms per prefill, 1 ms per decode
+    step. A timer that spans exactly the G decode steps therefore reads exactly 1 ms per token."""
+
+    def __init__(self, model, log):
+        self.model, self.log, self.now_ms = model, log, 0.0
+        self.wte, self.active = model.wte, model.active
+
+    def next_token(self, idx, cache):
+        prefill = idx.shape[1] > 1
+        self.now_ms += 1000.0 if prefill else 1.0
+        self.log.append("prefill" if prefill else "step")
+        return self.model.next_token(idx, cache)
+
+
+def test_measure_decode_cpu_times_only_the_decode_steps(monkeypatch):
+    log = []
+    m = _Clocked(_model(get_space("s").smallest()), log)
+    monkeypatch.setattr(measure, "time", types.SimpleNamespace(perf_counter=lambda: m.now_ms / 1e3))
+    r = measure.measure_decode_cpu(m, 2, 4, 3, warmup=1, repeats=2)
+    np.testing.assert_allclose(r["decode_ms"], [1.0, 1.0])
+    assert (r["batch"], r["prefill_len"], r["gen_tokens"]) == (2, 4, 3)
+    assert log == (["prefill"] + ["step"] * 3) * 3
+
+
+def test_measure_decode_cuda_protocol_with_fake_cuda(monkeypatch):
+    """The CUDA path on CPU with recording fakes: events around the G steps only, the GPU
+    synchronised after the prefill and before reading the events, peak memory after a reset."""
+    log = []
+    m = _Clocked(_model(get_space("s").smallest()), log)
+
+    class Event:
+        def __init__(self, enable_timing=False):
+            assert enable_timing
+
+        def record(self):
+            self.t = m.now_ms
+            log.append("record")
+
+        def elapsed_time(self, end):
+            return end.t - self.t
+
+    fake = types.SimpleNamespace(Event=Event, synchronize=lambda dev=None: log.append("sync"),
+                                 reset_peak_memory_stats=lambda dev=None: log.append("reset"),
+                                 max_memory_allocated=lambda dev=None: 3 * 2 ** 20)
+    monkeypatch.setattr(torch, "cuda", fake)
+    r = measure.measure_decode_cuda(m, 2, 4, 3, warmup=1, repeats=2)
+    np.testing.assert_allclose(r["decode_ms"], [1.0, 1.0])
+    assert r["decode_memory_MB"].tolist() == [3.0] and r["gen_tokens"] == 3
+    timed = ["prefill", "sync", "record"] + ["step"] * 3 + ["record", "sync"]
+    assert log == timed * 3 + ["prefill", "sync", "reset"] + ["step"] * 3 + ["sync"]
+
+
+def test_measure_decode_real_run_and_bad_arguments():
+    model = _model(get_space("s").smallest())
+    r = measure.measure_decode_cpu(model, 1, 8, 2, warmup=0, repeats=2)
+    assert r["decode_ms"].shape == (2,) and np.all(np.isfinite(r["decode_ms"]) & (r["decode_ms"] > 0))
+    for kw, field in (({"batch": 0}, "batch"), ({"prefill_len": 0}, "prefill_len"),
+                      ({"gen_tokens": 1024}, "prefill_len \\+ gen_tokens"), ({"repeats": 0}, "repeats"),
+                      ({"warmup": -1}, "warmup")):
+        args = {"batch": 1, "prefill_len": 8, "gen_tokens": 2, "warmup": 0, "repeats": 1, **kw}
+        with pytest.raises(ValueError, match=field):
+            measure.measure_decode_cpu(model, **args)
