@@ -87,6 +87,18 @@ def test_shipped_table_identity_parsed_from_its_lscpu_text():
     assert devices.identity_differences({}, IDENTITY_207)       # unknown hardware is not this host
 
 
+def test_gpu_plan_merge_uses_the_same_identity():
+    """Merging returned rows into a table checks hardware with the same identity as the profiler."""
+    from hwgptbench.gpu_plan.merge import _same_hardware
+    from hwgptbench.tables import TableError
+    shipped = read_table(SHIPPED)
+    here = read_table(SHIPPED)
+    here.provenance = {**here.provenance, "hardware": {"cpu": devices.cpu_info(LSCPU_207)}}
+    _same_hardware(shipped, read_table(SHIPPED))
+    with pytest.raises(TableError, match="hardware: .*model 207.*model 106"):
+        _same_hardware(shipped, here)
+
+
 def test_gpu_identity():
     old = {"cpu": {"lscpu": LSCPU_207}, "gpu": {"gpu_name": "NVIDIA H100 80GB HBM3"}}
     assert devices.identity_of(old, "cuda") == {"gpu_name": "NVIDIA H100 80GB HBM3"}

@@ -22,7 +22,8 @@ import re
 import subprocess
 
 __all__ = ["CPU_FLAGS", "cpu_info", "gpu_info", "parse_cpu_identity", "fingerprint", "cpu_device_name",
-           "gpu_device_name", "default_device_name", "device_name", "identity_of", "identity_differences",
+           "gpu_device_name", "default_device_name", "device_name", "identity_of", "table_identity",
+           "identity_differences",
            "describe_identity", "rapl_paths"]
 
 # the flags that decide which kernels torch runs on a CPU: AVX2, AVX-512 and its bf16/vnni/fp16
@@ -137,6 +138,11 @@ def identity_of(hardware: dict, backend: str) -> dict:
     cpu = hardware.get("cpu", {})
     ident = cpu.get("identity") or parse_cpu_identity(cpu.get("lscpu", ""))
     return ident if ident["model_name"] is not None and ident["family"] is not None else {}
+
+
+def table_identity(provenance: dict) -> dict:
+    """The identity of the device that measured a profile table (see `identity_of`)."""
+    return identity_of(provenance.get("hardware", {}), provenance.get("protocol_key", {}).get("backend", "cpu"))
 
 
 def identity_differences(recorded: dict, host: dict) -> dict:

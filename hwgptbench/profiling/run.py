@@ -22,7 +22,7 @@ from ..space import get_space
 from ..files import WriterLock, check_writable, remove_partials
 from ..tables import Table, TableError, read_table, write_table
 from .devices import (cpu_info, describe_identity, device_name, fingerprint, gpu_info, identity_differences,
-                      identity_of, rapl_paths)
+                      identity_of, rapl_paths, table_identity)
 from .profiling_set import PROFILING_SEED, profiling_set
 
 __all__ = ["Protocol", "Profiler", "default_protocol", "profile", "git_commit", "build_model", "weight_pool"]
@@ -122,8 +122,7 @@ def _open_table(out: Path, space: str, device: str, proto: Protocol, hardware: d
             raise TableError(f"output: {str(out)!r} holds a {t.kind} table of space {t.space!r} for "
                              f"{t.source!r}, not a profile of space {space!r} for {device!r}; "
                              "nothing was overwritten")
-        recorded = identity_of(t.provenance.get("hardware", {}), t.provenance.get("protocol", {}).get(
-            "backend", proto.backend))
+        recorded = table_identity(t.provenance)
         diff = identity_differences(recorded, hardware["identity"])
         if diff:
             raise TableError(f"output: {str(out)!r} was measured on {describe_identity(recorded)}, but this "
