@@ -23,6 +23,18 @@ What is counted (and checked against torch in tests/test_cost.py):
   ``B*T*(V + 2E)`` is the logits plus the residual stream and final-LayerNorm output alive while
   they are computed. Allocator rounding, SDPA workspaces and the CUDA context are not modelled;
   the estimate's error against measured GPU peaks is reported in benchmarks.md.
+* **Decode** (one token at a time against a KV cache, ``GPT.next_token``): a decode step with P
+  tokens already cached runs every Linear on one token per sequence and attends over P + 1 keys::
+
+      decode step = 2*B*(4*a*E + 2*E*E*sum r + E*V) + 2*2*B*a*(P + 1)     # a = 64 * sum h
+
+  ``decode_flops(..., prefix_len=T, steps=G)`` sums G consecutive steps (P = T..T+G-1): the work
+  behind one ``decode_ms`` row (ms per generated token over G tokens after a prefill of T), whose
+  mean per token is that sum / G. The **KV cache** for S positions holds keys and values of every
+  layer, ``2*B*S*64*sum h`` elements (``kv_cache_mb``), and the decode memory estimate is
+  weights + cache + one token's activations, ``memory_mb(batch, seq=1) + kv_cache_mb(batch, S)``
+  (attention scores over the cache, B*h_i*S per layer, are not materialised by fused SDPA
+  kernels and are not modelled).
 """
 from __future__ import annotations
 
@@ -31,7 +43,8 @@ import numpy as np
 from .space import as_archs, get_space
 
 __all__ = ["VOCAB_SIZE", "VOCAB_PADDED", "BLOCK_SIZE", "HEAD_SIZE", "ROTARY_DIMS",
-           "DTYPE_BYTES", "params", "flops", "memory_mb", "exact_features", "features_of"]
+           "DTYPE_BYTES", "params", "flops", "memory_mb", "exact_features", "features_of",
+           "decode_flops", "kv_cache_mb", "decode_memory_mb"]
 
 VOCAB_SIZE = 50257       # GPT-2 BPE
 VOCAB_PADDED = 50304     # embedding rows (multiple of 64)
@@ -93,6 +106,30 @@ def memory_mb(X, space, batch: int = 1, seq: int = BLOCK_SIZE, dtype: str = "bfl
     return s * total.astype(np.float64) / 2 ** 20
 
 
+def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1, validate: bool = True) -> np.ndarray:
+    """FLOPs of `steps` consecutive one-token decode steps, the first with `prefix_len` tokens
+    cached (FlopCounterMode convention, see module docstring), int64."""
+    _check_decode(prefix_len, steps)
+    batch, _ = _check_shape(batch, prefix_len + steps)
+    E, L, b, sr, sh = _sums(X, space, validate)
+    a = HEAD_SIZE * sh
+    keys = steps * (prefix_len + 1) + steps * (steps - 1) // 2      # sum of P + 1 over the steps
+    return 2 * batch * (steps * (4 * a * E + 2 * E * E * sr + E * VOCAB_PADDED) + 2 * a * keys)
+
+
+def kv_cache_mb(X, space, batch: int, seq: int, dtype: str = "bfloat16") -> np.ndarray:
+    """Bytes of a KV cache for `seq` positions in MB (2**20 bytes): keys and values of every layer."""
+    batch, seq = _check_shape(batch, seq)
+    E, L, b, sr, sh = _sums(X, space, validate=True)
+    return _dtype_bytes(dtype) * (2 * batch * seq * HEAD_SIZE * sh).astype(np.float64) / 2 ** 20
+
+
+def decode_memory_mb(X, space, batch: int, seq: int, dtype: str = "bfloat16") -> np.ndarray:
+    """Analytic decode memory estimate in MB: weights + a KV cache of `seq` positions + one token's
+    activations (module docstring); an estimate, not a measurement."""
+    return memory_mb(X, space, batch, 1, dtype) + kv_cache_mb(X, space, batch, seq, dtype)
+
+
 def weights_mb(X, space, dtype: str = "bfloat16") -> np.ndarray:
     return _dtype_bytes(dtype) * params(X, space).astype(np.float64) / 2 ** 20
 
@@ -124,3 +161,14 @@ def _check_shape(batch, seq):
     if seq > BLOCK_SIZE:
         raise ValueError(f"seq: at most the context length {BLOCK_SIZE}, got {seq}")
     return int(batch), int(seq)
+
+
+def _check_decode(prefix_len, steps):
+    for name, v, lo in (("prefix_len", prefix_len, 0), ("steps", steps, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name}: expected an int, got {v!r}")
+        if v < lo:
+            raise ValueError(f"{name}: expected >= {lo}, got {v}")
+    if prefix_len + steps > BLOCK_SIZE:
+        raise ValueError(f"prefix_len + steps: at most the context length {BLOCK_SIZE}, got "
+                         f"{prefix_len} + {steps}")

@@ -11,6 +11,10 @@ is a standalone model (the active sub-network is the whole model and the slices 
 contiguous tensors) and a weight-sharing supernet (``set_sub_network`` selects the first L blocks
 and the leading slices of PROTOCOLS.md section 6). Parameters are created directly on the target
 device and dtype and initialised there once.
+
+Incremental decoding: a `KVCache` holds the keys and values of the active sub-network's layers;
+``model(idx, cache)`` continues the cached sequence (rotary positions start at ``cache.pos``), and
+``next_token``/``generate`` decode greedily one token at a time, as a served model does.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from torch import nn
 from .cost import BLOCK_SIZE, HEAD_SIZE, ROTARY_DIMS, VOCAB_PADDED
 from .space import Arch, as_arch
 
-__all__ = ["GPT"]
+__all__ = ["GPT", "KVCache"]
 
 
 class SlicedLinear(nn.Module):
@@ -98,13 +102,24 @@ class Attention(nn.Module):
             return None
         return self.qkv.bias.view(3, -1)[:, :HEAD_SIZE * self.n_head].reshape(-1)
 
-    def forward(self, x, cos, sin):
+    def forward(self, x, cos, sin, cache=None, layer=0):
+        """Causal self-attention of x (B, T, E); cos/sin start at x's first position. With a cache,
+        x continues the cached sequence: its keys and values are stored at cache.pos.. and its
+        queries attend to every cached position up to their own."""
         B, T, _ = x.shape
         h = self.n_head
         qkv = F.linear(x, self.qkv_weight(), self.qkv_bias())
         q, k, v = qkv.view(B, T, 3, h, HEAD_SIZE).permute(2, 0, 3, 1, 4).unbind(0)
         q, k = apply_rotary(q, cos[:T], sin[:T]), apply_rotary(k, cos[:T], sin[:T])
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        mask, causal = None, True
+        if cache is not None:
+            pos = cache.pos
+            k, v = cache.update(layer, k, v)      # every cached key and value, these included
+            if pos > 0:                           # queries at pos..pos+T-1: causal with an offset
+                causal = False
+                if T > 1:
+                    mask = torch.ones(T, pos + T, dtype=torch.bool, device=x.device).tril(pos)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
         y = y.transpose(1, 2).reshape(B, T, h * HEAD_SIZE)
         return self.proj(y)
 
@@ -138,8 +153,44 @@ class Block(nn.Module):
         for lin in (self.attn.qkv, self.attn.proj, self.mlp.fc, self.mlp.proj):
             lin.use_bias = bias
 
-    def forward(self, x, cos, sin):
-        return x + self.attn(self.ln1(x), cos, sin) + self.mlp(self.ln2(x))
+    def forward(self, x, cos, sin, cache=None, layer=0):
+        return x + self.attn(self.ln1(x), cos, sin, cache, layer) + self.mlp(self.ln2(x))
+
+
+class KVCache:
+    """Keys and values of the active sub-network's layers, preallocated for `max_len` positions.
+
+    Layer i holds keys and values of shape (batch, h_i, max_len, 64) (heads differ per layer);
+    the first `pos` positions are filled. A cache belongs to the architecture that was active when
+    it was made: the model refuses it after `set_sub_network` selects another.
+    """
+
+    def __init__(self, model: "GPT", batch: int, max_len: int):
+        for name, v, hi in (("batch", batch, None), ("max_len", max_len, BLOCK_SIZE)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1 or (hi is not None and v > hi):
+                raise ValueError(f"{name}: expected an int in [1, {hi or 'inf'}], got {v!r}")
+        self.arch, self.batch, self.max_len, self.pos = model.active, batch, max_len, 0
+        w = model.wte
+        # never read before written (attention sees only [:pos]), so empty, not zeros: no pages touched
+        self.k = [torch.empty(batch, h, max_len, HEAD_SIZE, device=w.device, dtype=w.dtype)
+                  for h in self.arch.n_head]
+        self.v = [torch.empty_like(k) for k in self.k]
+
+    def update(self, layer: int, k, v):
+        """Store k, v (B, h, T, 64) at positions pos..pos+T-1; return the keys and values of
+        positions 0..pos+T-1 (views). The model advances `pos` once all layers are done."""
+        T = k.shape[2]
+        self.k[layer][:, :, self.pos:self.pos + T] = k
+        self.v[layer][:, :, self.pos:self.pos + T] = v
+        return self.k[layer][:, :, :self.pos + T], self.v[layer][:, :, :self.pos + T]
+
+    def reset(self) -> None:
+        """Forget the cached sequence (the memory is kept for the next one)."""
+        self.pos = 0
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.k + self.v)
 
 
 class GPT(nn.Module):
@@ -195,14 +246,51 @@ class GPT(nn.Module):
         self.ln_f.active = arch.embed_dim
         self.active = arch
 
-    def forward(self, idx):
-        """Logits (B, T, 50304) of every position for token ids idx (B, T)."""
+    def forward(self, idx, cache: KVCache | None = None):
+        """Logits (B, T, 50304) of every position for token ids idx (B, T).
+
+        With a cache, idx continues the cached sequence: its tokens take positions cache.pos..,
+        their keys and values are appended, and cache.pos advances by T.
+        """
+        return F.linear(self._hidden(idx, cache), self.wte[:, :self.active.embed_dim])
+
+    def next_token(self, idx, cache: KVCache):
+        """Greedy next token (B, 1) after idx, continuing the cache: a prefill when idx is the
+        prompt, one decode step when idx is the last generated token. Only the last position's
+        logits are computed."""
+        x = self._hidden(idx, cache)[:, -1:]
+        return F.linear(x, self.wte[:, :self.active.embed_dim]).argmax(dim=-1)
+
+    @torch.inference_mode()
+    def generate(self, idx, n_new: int, cache: KVCache | None = None):
+        """Greedy continuation (B, n_new) of the prompt idx (B, T), one token at a time against a
+        KV cache (made here for T + n_new - 1 positions unless given)."""
+        if isinstance(n_new, bool) or not isinstance(n_new, int) or n_new < 1:
+            raise ValueError(f"n_new: expected an int >= 1, got {n_new!r}")
+        if cache is None:
+            cache = KVCache(self, idx.shape[0], idx.shape[1] + n_new - 1)
+        out = [self.next_token(idx, cache)]
+        for _ in range(n_new - 1):
+            out.append(self.next_token(out[-1], cache))
+        return torch.cat(out, dim=1)
+
+    def _hidden(self, idx, cache):
+        """Final-LayerNorm output (B, T, E) of the active sub-network."""
         a = self.active
-        T = idx.shape[1]
-        if T > BLOCK_SIZE:
-            raise ValueError(f"idx: sequence length {T} exceeds the context {BLOCK_SIZE}")
-        wte = self.wte[:, :a.embed_dim]
-        x = F.embedding(idx, wte)
-        for blk in self.blocks[:a.n_layer]:
-            x = blk(x, self.rope_cos, self.rope_sin)
-        return F.linear(self.ln_f(x), wte)
+        B, T = idx.shape
+        pos = 0 if cache is None else cache.pos
+        if pos + T > BLOCK_SIZE:
+            raise ValueError(f"idx: sequence length {pos + T} exceeds the context {BLOCK_SIZE}")
+        if cache is not None:
+            if cache.arch != a:
+                raise ValueError(f"cache: made for {cache.arch.id}, but {a.id} is active; make a new KVCache")
+            if B != cache.batch or pos + T > cache.max_len:
+                raise ValueError(f"cache: holds batch {cache.batch} and {cache.max_len} positions; got "
+                                 f"batch {B} and positions {pos}..{pos + T - 1}")
+        x = F.embedding(idx, self.wte[:, :a.embed_dim])
+        cos, sin = self.rope_cos[pos:], self.rope_sin[pos:]
+        for i, blk in enumerate(self.blocks[:a.n_layer]):
+            x = blk(x, cos, sin, cache, i)
+        if cache is not None:
+            cache.pos += T
+        return self.ln_f(x)

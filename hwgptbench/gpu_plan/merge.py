@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from ..files import WriterLock
+from ..profiling.devices import describe_identity, identity_differences, table_identity
 from ..tables import Table, TableError, merge_tables, read_table, write_table
 
 __all__ = ["merge_results", "read_results_dir"]
@@ -61,14 +62,12 @@ def read_results_dir(results_dir, scratch) -> dict:
 
 
 def _same_hardware(base: Table, new: Table) -> None:
-    """Refuse rows of another GPU model (or of a CPU of another model) under one device name."""
-    def ident(t):
-        hw = t.provenance.get("hardware", {})
-        cpu = hw.get("cpu", {})
-        return (hw.get("gpu", {}).get("gpu_name"), None if hw.get("gpu") else cpu.get("cpu_model"))
-    if ident(base) != ident(new):
-        raise TableError(f"hardware: {new.source} rows measured on {ident(new)} cannot extend a table "
-                         f"measured on {ident(base)}")
+    """Refuse rows of other hardware (another GPU model, a CPU of another identity: see
+    profiling.devices) under one device name."""
+    a, b = table_identity(base.provenance), table_identity(new.provenance)
+    if identity_differences(a, b):
+        raise TableError(f"hardware: {new.source} rows measured on {describe_identity(b)} cannot extend a "
+                         f"table measured on {describe_identity(a)}")
 
 
 def merge_results(results_dir, data_dir="data", surrogates_dir=None, refit: bool = True, fronts: bool = True,

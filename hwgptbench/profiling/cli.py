@@ -10,7 +10,7 @@ from ..space import SPACES
 def register(sub) -> None:
     p = sub.add_parser("profile", help="measure latency/energy/memory of profiling-set archs (resumable)")
     p.add_argument("--space", required=True, choices=sorted(SPACES))
-    p.add_argument("--device", default=None, help="device name (default: from the hardware, e.g. cpu_xeon_2c)")
+    p.add_argument("--device", default=None, help="device name (default: from the hardware, e.g. cpu_xeon_f6m207_2c, h100)")
     p.add_argument("--backend", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
     p.add_argument("-n", type=int, default=100, help="profile the first n profiling-set archs")
     p.add_argument("--indices", default=None, help="explicit profiling-set positions, e.g. 0-99,200")

@@ -1,6 +1,13 @@
-"""Timing, energy and memory of one model's forward pass (PROTOCOLS.md section 4).
+"""Timing, energy and memory of one model's forward pass and of decoding (PROTOCOLS.md section 4).
 
 Every repeat is returned raw; the caller stores them. Imports torch (and pynvml on GPUs).
+
+Decode (`measure_decode_cpu`, `measure_decode_cuda`): each repeat prefills T random prompt tokens
+into a preallocated KV cache (untimed), then times G greedy decode steps (``GPT.next_token`` on
+the last token: one token per sequence through the model, the LM head and an argmax, all on the
+device). ``decode_ms`` = that time / G, the mean milliseconds per generated token at batch B.
+Greedy tokens keep the loop a real generation without a host round trip; the work does not depend
+on the token values.
 """
 from __future__ import annotations
 
@@ -10,7 +17,8 @@ import time
 import numpy as np
 import torch
 
-__all__ = ["measure_cpu", "measure_cuda", "energy_windows", "RaplMeter", "NvmlMeter"]
+__all__ = ["measure_cpu", "measure_cuda", "energy_windows", "measure_decode_cpu", "measure_decode_cuda",
+           "RaplMeter", "NvmlMeter"]
 
 
 class RaplMeter:
@@ -119,3 +127,84 @@ def measure_cuda(model, idx, warmup: int, repeats: int, meter: NvmlMeter | None,
     return {"latency_ms": lat, "energy_J": np.asarray(energy if energy else [math.nan]),
             "memory_MB": np.array([peak]), "_energy_window_s": np.asarray(seconds or [math.nan]),
             "_energy_forwards": np.asarray(counts or [0])}
+
+
+def measure_decode_cpu(model, batch: int, prefill_len: int, gen_tokens: int, warmup: int, repeats: int,
+                       seed: int = 0) -> dict:
+    """perf_counter time of G decode steps after an untimed prefill, per repeat (module docstring).
+
+    Returns {"decode_ms": (repeats,) ms per generated token, "batch", "prefill_len", "gen_tokens"}.
+    """
+    cache, prompt = _decode_setup(model, batch, prefill_len, gen_tokens, warmup, repeats, seed)
+    ms = np.empty(repeats)
+    with torch.inference_mode():
+        for r in range(warmup + repeats):
+            tok = _prefill(model, cache, prompt)
+            t = time.perf_counter()
+            _decode(model, cache, tok, gen_tokens)
+            if r >= warmup:
+                ms[r - warmup] = (time.perf_counter() - t) * 1e3 / gen_tokens
+    return {"decode_ms": ms, "batch": batch, "prefill_len": prefill_len, "gen_tokens": gen_tokens}
+
+
+def measure_decode_cuda(model, batch: int, prefill_len: int, gen_tokens: int, warmup: int, repeats: int,
+                        seed: int = 0) -> dict:
+    """CUDA-event time of G decode steps after an untimed prefill, per repeat (module docstring).
+
+    The GPU is synchronised after the prefill, so the events span exactly the decode steps as the
+    host launches them (decode at small batch is launch-bound: that cost is part of serving).
+    Also the peak allocated memory over one decode pass (weights + cache + the steps' activations).
+    Returns {"decode_ms": (repeats,), "decode_memory_MB": (1,), "batch", "prefill_len", "gen_tokens"}.
+    """
+    dev = model.wte.device
+    cache, prompt = _decode_setup(model, batch, prefill_len, gen_tokens, warmup, repeats, seed)
+    ms = np.empty(repeats)
+    with torch.inference_mode():
+        for r in range(warmup + repeats):
+            tok = _prefill(model, cache, prompt)
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize(dev)
+            start.record()
+            _decode(model, cache, tok, gen_tokens)
+            end.record()
+            torch.cuda.synchronize(dev)
+            if r >= warmup:
+                ms[r - warmup] = start.elapsed_time(end) / gen_tokens
+
+        tok = _prefill(model, cache, prompt)
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        _decode(model, cache, tok, gen_tokens)
+        torch.cuda.synchronize(dev)
+        peak = torch.cuda.max_memory_allocated(dev) / 2 ** 20
+    return {"decode_ms": ms, "decode_memory_MB": np.array([peak]), "batch": batch,
+            "prefill_len": prefill_len, "gen_tokens": gen_tokens}
+
+
+def _decode_setup(model, batch, prefill_len, gen_tokens, warmup, repeats, seed):
+    """Check the arguments; a KV cache for T + G positions and a seeded random prompt (B, T)."""
+    from .. import cost
+    from ..model import KVCache
+
+    for name, v, lo in (("batch", batch, 1), ("prefill_len", prefill_len, 1), ("gen_tokens", gen_tokens, 1),
+                        ("warmup", warmup, 0), ("repeats", repeats, 1), ("seed", seed, 0)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ValueError(f"{name}: expected an int >= {lo}, got {v!r}")
+    if prefill_len + gen_tokens > cost.BLOCK_SIZE:
+        raise ValueError(f"prefill_len + gen_tokens: at most the context length {cost.BLOCK_SIZE}, "
+                         f"got {prefill_len} + {gen_tokens}")
+    dev = model.wte.device
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    prompt = torch.randint(0, cost.VOCAB_SIZE, (batch, prefill_len), device=dev, generator=gen)
+    return KVCache(model, batch, prefill_len + gen_tokens), prompt
+
+
+def _prefill(model, cache, prompt):
+    cache.reset()
+    return model.next_token(prompt, cache)
+
+
+def _decode(model, cache, tok, steps: int):
+    for _ in range(steps):
+        tok = model.next_token(tok, cache)
+    return tok

@@ -21,7 +21,8 @@ from .. import cost
 from ..space import get_space
 from ..files import WriterLock, check_writable, remove_partials
 from ..tables import Table, TableError, read_table, write_table
-from .devices import cpu_info, default_device_name, gpu_info, rapl_paths
+from .devices import (cpu_info, describe_identity, device_name, fingerprint, gpu_info, identity_differences,
+                      identity_of, rapl_paths, table_identity)
 from .profiling_set import PROFILING_SEED, profiling_set
 
 __all__ = ["Protocol", "Profiler", "default_protocol", "profile", "git_commit", "build_model", "weight_pool"]
@@ -121,6 +122,14 @@ def _open_table(out: Path, space: str, device: str, proto: Protocol, hardware: d
             raise TableError(f"output: {str(out)!r} holds a {t.kind} table of space {t.space!r} for "
                              f"{t.source!r}, not a profile of space {space!r} for {device!r}; "
                              "nothing was overwritten")
+        recorded = table_identity(t.provenance)
+        diff = identity_differences(recorded, hardware["identity"])
+        if diff:
+            raise TableError(f"output: {str(out)!r} was measured on {describe_identity(recorded)}, but this "
+                             f"host is {describe_identity(hardware['identity'])} (they differ in "
+                             f"{', '.join(diff)}); rows of different hardware are never mixed: measure "
+                             f"into a new table (this host's device name: "
+                             f"{device_name(hardware['identity'])!r}); nothing was overwritten")
         if t.sources.get("energy_J", energy_source) != energy_source:
             raise TableError(f"output: {str(out)!r} holds {t.sources['energy_J']} energy, not {energy_source}; "
                              "use another output path; nothing was overwritten")
@@ -164,7 +173,12 @@ class Profiler:
             raise ValueError("backend: 'cuda' asked for but torch sees no CUDA device")
         self.protocol = proto = protocol or default_protocol(backend)
         proto.check()
-        device = device or default_device_name(backend)
+        hardware = {"cpu": cpu_info(), "cpu_affinity": sorted(os.sched_getaffinity(0))}
+        if proto.backend == "cuda":
+            hardware["gpu"] = gpu_info() or {"gpu_name": torch.cuda.get_device_name(0)}
+        hardware["identity"] = identity_of(hardware, proto.backend)   # what a table of it must match
+        hardware["fingerprint"] = fingerprint(hardware["identity"])
+        device = device or device_name(hardware["identity"])
         if not isinstance(device, str) or not device.replace("_", "").isalnum():
             raise ValueError(f"device: {device!r} must be a name of letters, digits and '_'")
         self.device = device
@@ -172,9 +186,6 @@ class Profiler:
         check_writable(self.out)                 # before anything is measured
         self._lock = WriterLock(self.out).acquire()    # one writer per table, until close()
         remove_partials(self.out)                # what a killed writer left behind
-        hardware = {"cpu": cpu_info(), "cpu_affinity": sorted(os.sched_getaffinity(0))}
-        if proto.backend == "cuda":
-            hardware["gpu"] = gpu_info() or {"gpu_name": torch.cuda.get_device_name(0)}
         self.table = _open_table(self.out, self.space.name, device, proto, hardware, meter_source)
         self.table.provenance["runs"].append({
             "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
