@@ -195,6 +195,9 @@ def test_rehearsal_killed_resumed_merged_and_optimised(tmp_path):
     assert s.sources["energy_J"] == "modelled"             # the rehearsal's fake meter says so
     n_e = state["calibration"]["s"]["energy_first"]
     assert np.isfinite(s.raw["energy_J"][:n_e]).all() and np.isnan(s.raw["energy_J"][n_e:]).all()
+    n_d = state["calibration"]["s"]["decode_first"]              # decode on a stated prefix too
+    assert 0 < n_d and np.isfinite(s.raw["decode_ms"][:n_d]).all() and np.isnan(s.raw["decode_ms"][n_d:]).all()
+    assert s.provenance["protocol_key"]["decode_tokens"] == 4 and s.units["decode_ms"] == "ms"
 
     data, sur = tmp_path / "data", tmp_path / "sur"
     summary = merge_results(out, data_dir=data, surrogates_dir=sur, fronts=False, allow_rehearsal=True,

@@ -106,13 +106,14 @@ def call_deadline(start: float, call_s: float, lease_left_s: float, margin_s: fl
 def subset_sizes(budget_s: float, rows: int, row_s: float, energy_s: float, decode_s: float,
                  minimum: int = 20) -> tuple[int, int]:
     """(energy, decode) subset sizes, as prefixes of the profiling set, for a profiling stage of
-    `budget_s` seconds that must first give `rows` rows at `row_s` seconds each; the time left is
-    split 2:1 between energy (`energy_s` per row) and decode (`decode_s` per row; 0: not measured).
-    Each subset is at least `minimum` rows (capped at `rows`) so that a surrogate can be fitted."""
+    `budget_s` seconds that must first give `rows` rows at `row_s` seconds each. `energy_s` and
+    `decode_s` are the seconds each adds to a row (0: not measured); the time left goes 2:1 to
+    energy and decode when both are measured, else all to the one that is. Each measured subset
+    is at least `minimum` rows (capped at `rows`) so that a surrogate can be fitted."""
     left = max(0.0, budget_s - rows * row_s)
-    if decode_s > 0:
-        n_e, n_d = int(left * 2 / 3 / energy_s), int(left / 3 / decode_s)
-    else:
-        n_e, n_d = int(left / energy_s), 0
+    both = energy_s > 0 and decode_s > 0
     floor = min(minimum, rows)
-    return min(rows, max(floor, n_e)), (min(rows, max(floor, n_d)) if decode_s > 0 else 0)
+
+    def size(per_row, share):
+        return min(rows, max(floor, int(left * share / per_row))) if per_row > 0 else 0
+    return size(energy_s, 2 / 3 if both else 1.0), size(decode_s, 1 / 3 if both else 1.0)

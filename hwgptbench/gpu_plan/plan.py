@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+
+import numpy as np
 import traceback
 from pathlib import Path
 
 from ..cost import VOCAB_SIZE
-from ..profiling.run import Protocol
+from ..profiling.protocol import Protocol
 from ..space import get_space
 from .budget import CALL_OVERHEAD_S, STAGES, LeasePlan, call_deadline, plan_lease
 from .stages import STAGE_FUNCTIONS, PlanError
@@ -115,6 +117,14 @@ class Context:
         idx = torch.randint(0, VOCAB_SIZE, (proto.batch, proto.seq), device=self.torch_device, generator=gen)
         return build_model(arch, pool), idx
 
+    def decode_ms(self, model) -> float:
+        """Median ms per generated token of `model` under the protocol's decode settings."""
+        from ..profiling.measure import measure_decode_cpu, measure_decode_cuda
+        proto = self.protocol(model.arch.space)
+        fn = measure_decode_cuda if self.backend == "cuda" else measure_decode_cpu
+        d = fn(model, proto.decode_batch, proto.decode_prefill, proto.decode_tokens, warmup=1, repeats=2)
+        return float(np.median(d["decode_ms"]))
+
     def latency_ms(self, model, idx):
         from ..profiling.measure import measure_cpu, measure_cuda
         proto = self.protocol(model.arch.space)
@@ -129,14 +139,20 @@ class Context:
 
     # ---- protocols and tables ---------------------------------------------------------------
     def protocol(self, space: str) -> Protocol:
+        """The lease's protocol for `space`: the GPU protocol of PROTOCOLS.md section 4 (a tiny CPU
+        one in a rehearsal), with the energy window and the energy and decode subsets that the
+        calibration chose (before it: defaults, and no subsets)."""
         cal = self.state.data.get("calibration", {}).get(space, {})
         window = cal.get("energy_window_s") or (0.01 if self.cfg.rehearsal else 0.2)
-        first = cal.get("energy_first", 0) if self.cfg.energy else 0
+        subsets = {"energy_first": cal.get("energy_first", 0) if self.cfg.energy else 0,
+                   "decode_first": cal.get("decode_first", 0)}
         if self.cfg.rehearsal:
             return Protocol("cpu", batch=1, seq=16, dtype="float32", warmup=1, repeats=3, threads=1,
-                            energy_window_s=window, energy_windows=3, energy_first=first)
+                            energy_window_s=window, energy_windows=3, decode_batch=1, decode_prefill=8,
+                            decode_tokens=4, decode_repeats=2, **subsets)
         return Protocol("cuda", batch=8, seq=1024, dtype="bfloat16", warmup=5, repeats=10,
-                        energy_window_s=window, energy_windows=3, energy_first=first)
+                        energy_window_s=window, energy_windows=3, decode_batch=8, decode_prefill=512,
+                        decode_tokens=32, decode_repeats=5, **subsets)
 
     def plan_start(self, space: str) -> int:
         """First profiling-set position of the fast pass (a rehearsal skips m's and l's largest)."""

@@ -127,7 +127,8 @@ def calibrate(ctx, stop) -> str:
             lat = ctx.latency_ms(model, idx)
             fwd_s = float(np.median(lat)) / 1e3
             row = {"arch": arch.id, "build_s": build_s, "latency_ms_median": fwd_s * 1e3,
-                   "latency_cv": float(np.std(lat, ddof=1) / np.mean(lat)), "windows": {}}
+                   "latency_cv": float(np.std(lat, ddof=1) / np.mean(lat)), "decode_ms": ctx.decode_ms(model),
+                   "windows": {}}
             if meter is not None:
                 with torch.inference_mode():
                     for w in lengths:
@@ -141,8 +142,9 @@ def calibrate(ctx, stop) -> str:
         ctx.state.save()
         c = cal[space]
         ctx.state.log(f"calibrate {space}: forward {c['forward_ms']:.2f} ms, row {c['row_s']:.3f} s, "
-                      f"energy window {c['energy_window_s']} s (CV {c['energy_cv']}), "
-                      f"energy on the first {c['energy_first']} rows")
+                      f"energy window {c['energy_window_s']} s (CV {c['energy_cv']}), energy on the first "
+                      f"{c['energy_first']} rows, decode ({c['decode_ms']:.2f} ms/token) on the first "
+                      f"{c['decode_first']}")
     return "done"
 
 
@@ -151,19 +153,23 @@ def _choose(ctx, space, rows, lengths) -> dict:
     fwd = float(np.mean([r["latency_ms_median"] for r in rows])) / 1e3
     build = float(np.mean([r["build_s"] for r in rows]))
     row_s = build + (proto.warmup + proto.repeats + 1) * fwd + 0.01
-    out = {"archs": rows, "forward_ms": fwd * 1e3, "row_s": row_s, "rule":
-           "shortest window whose median CV over the calibration archs is <= 5%, else the one with the "
-           "least CV*sqrt(window) (precision per second)"}
-    if not rows or not rows[0]["windows"]:
-        out.update(energy_window_s=None, energy_cv=None, energy_first=0)
+    tok = float(np.mean([r["decode_ms"] for r in rows])) / 1e3
+    # per decoded row: a warm-up and the repeats, each a prefill (~ T/seq of a forward) and G steps
+    decode_s = (1 + proto.decode_repeats) * (proto.decode_prefill / proto.seq * fwd + proto.decode_tokens * tok)
+    out = {"archs": rows, "forward_ms": fwd * 1e3, "row_s": row_s, "decode_ms": tok * 1e3, "decode_s": decode_s,
+           "rule": "shortest window whose median CV over the calibration archs is <= 5%, else the one with "
+                   "the least CV*sqrt(window) (precision per second)"}
+    if not rows[0]["windows"]:
+        _, n_d = subset_sizes(ctx.plan.profile_s[space], ctx.plan.rows[space], row_s, 0.0, decode_s)
+        out.update(energy_window_s=None, energy_cv=None, energy_first=0, decode_first=n_d)
         return out
     cv = {w: float(np.median([r["windows"][str(w)]["cv"] for r in rows])) for w in lengths}
     ok = [w for w in lengths if cv[w] <= 0.05]
     w = min(ok) if ok else min(lengths, key=lambda x: cv[x] * math.sqrt(x))
     energy_s = proto.energy_windows * w + 0.01
-    n_e, _ = subset_sizes(ctx.plan.profile_s[space], ctx.plan.rows[space], row_s, energy_s, 0.0)
+    n_e, n_d = subset_sizes(ctx.plan.profile_s[space], ctx.plan.rows[space], row_s, energy_s, decode_s)
     out.update(energy_window_s=w, energy_cv=round(cv[w], 4), cv_by_window={str(k): round(v, 4) for k, v in cv.items()},
-               energy_first=n_e)
+               energy_first=n_e, decode_first=n_d)
     return out
 
 

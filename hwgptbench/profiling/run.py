@@ -24,56 +24,9 @@ from ..tables import Table, TableError, read_table, write_table
 from .devices import (cpu_info, describe_identity, device_name, fingerprint, gpu_info, identity_differences,
                       identity_of, rapl_paths, table_identity)
 from .profiling_set import PROFILING_SEED, profiling_set
+from .protocol import Protocol, default_protocol
 
 __all__ = ["Protocol", "Profiler", "default_protocol", "profile", "git_commit", "build_model", "weight_pool"]
-
-DTYPES = ("float32", "bfloat16", "float16")
-
-
-@dataclasses.dataclass(frozen=True)
-class Protocol:
-    backend: str            # 'cpu' or 'cuda'
-    batch: int
-    seq: int
-    dtype: str
-    warmup: int
-    repeats: int
-    threads: int | None = None           # CPU only
-    energy_window_s: float | None = None  # CUDA only
-    energy_windows: int | None = None     # CUDA only
-    energy_first: int | None = None      # energy only on profiling-set positions below this (None: all)
-
-    def check(self) -> None:
-        if self.backend not in ("cpu", "cuda"):
-            raise ValueError(f"backend: {self.backend!r} not allowed; allowed: ['cpu', 'cuda']")
-        cost._check_shape(self.batch, self.seq)
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype: {self.dtype!r} not allowed; allowed: {list(DTYPES)}")
-        for name, lo in (("warmup", 0), ("repeats", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ValueError(f"{name}: expected an int >= {lo}, got {v!r}")
-        if self.backend == "cuda" and (self.energy_window_s is None or self.energy_window_s <= 0
-                                       or not self.energy_windows or self.energy_windows < 1):
-            raise ValueError("energy_window_s/energy_windows: expected > 0 on CUDA")
-        if self.energy_first is not None and (isinstance(self.energy_first, bool)
-                                              or not isinstance(self.energy_first, int) or self.energy_first < 0):
-            raise ValueError(f"energy_first: expected an int >= 0 or None, got {self.energy_first!r}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads: expected >= 1, got {self.threads}")
-
-    def key(self) -> dict:
-        """The fields that must match for rows to share a table."""
-        keys = ("backend", "batch", "seq", "dtype") + (("threads",) if self.backend == "cpu" else ())
-        return {k: getattr(self, k) for k in keys}
-
-
-def default_protocol(backend: str) -> Protocol:
-    """PROTOCOLS.md section 4 defaults."""
-    if backend == "cuda":
-        return Protocol("cuda", batch=8, seq=1024, dtype="bfloat16", warmup=5, repeats=10,
-                        energy_window_s=0.5, energy_windows=3)
-    return Protocol("cpu", batch=1, seq=256, dtype="float32", warmup=1, repeats=5, threads=os.cpu_count())
 
 
 def git_commit() -> str:
@@ -140,9 +93,16 @@ def _open_table(out: Path, space: str, device: str, proto: Protocol, hardware: d
     units = {"latency_ms": "ms", "energy_J": "J", "memory_MB": "MB"}
     sources = {"latency_ms": "measured", "energy_J": energy_source,
                "memory_MB": "measured" if proto.backend == "cuda" else "analytic"}
+    if proto.decodes:
+        units["decode_ms"], sources["decode_ms"] = "ms", "measured"
+        if proto.backend == "cuda":
+            units["decode_memory_MB"], sources["decode_memory_MB"] = "MB", "measured"
     prov = {"device": device, "hardware": hardware, "protocol": dataclasses.asdict(proto),
             "protocol_key": proto.key(), "profiling_set_seed": PROFILING_SEED, "runs": [],
-            "notes": {"energy_J": "J per forward; NaN where no meter is readable",
+            "notes": {"energy_J": "J per forward; NaN where no meter is readable or past energy_first",
+                      "decode_ms": "ms per generated token: G greedy steps with the KV cache after an untimed "
+                                   "prefill of T tokens at batch B (protocol decode_*); NaN past decode_first",
+                      "decode_memory_MB": "peak torch.cuda.max_memory_allocated over one prefill + decode pass",
                       "memory_MB": ("peak torch.cuda.max_memory_allocated over one forward (MB=2^20 B)"
                                     if proto.backend == "cuda" else
                                     "analytic estimate from hwgptbench.cost.memory_mb, not measured")}}
@@ -258,6 +218,8 @@ class Profiler:
             r["memory_MB"] = cost.memory_mb(self.space.encode([arch]), self.space.name, proto.batch,
                                             proto.seq, proto.dtype)
             extra = {}
+        if proto.decodes:
+            r.update(self._decode(model, i))
         extra["measured_at"] = time.time()
         del model
         self.table.append(arch.id, i, r, extra)
@@ -265,6 +227,18 @@ class Profiler:
         if proto.backend == "cuda":
             torch.cuda.empty_cache()
         return {"arch_id": arch.id, "index": i, "latency_ms": float(np.median(r["latency_ms"]))}
+
+    def _decode(self, model, i: int) -> dict:
+        """decode_ms (and on CUDA decode_memory_MB) of position i, NaN past `decode_first`."""
+        from .measure import measure_decode_cpu, measure_decode_cuda
+
+        proto = self.protocol
+        if proto.decode_first is not None and i >= proto.decode_first:
+            return {"decode_ms": [np.nan], **({"decode_memory_MB": [np.nan]} if proto.backend == "cuda" else {})}
+        fn = measure_decode_cuda if proto.backend == "cuda" else measure_decode_cpu
+        d = fn(model, proto.decode_batch, proto.decode_prefill, proto.decode_tokens, warmup=1,
+               repeats=proto.decode_repeats, seed=i)
+        return {k: d[k] for k in ("decode_ms", "decode_memory_MB") if k in d}
 
     def run(self, indices, max_seconds: float | None = None, deadline: float | None = None,
             progress: bool = True) -> int:

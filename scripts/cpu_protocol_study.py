@@ -1,0 +1,194 @@
+#!/usr/bin/env python
+"""The experiments behind CPU profiling protocol v2 (issue 14): how do rank agreement and level
+error between two measurements of the same architectures grow with repeats spread over time, and
+does a sentinel architecture re-measured throughout correct the machine's drift?
+
+    taskset -c 1 python scripts/cpu_protocol_study.py measure --space s --n 100 --rounds 6 --reps 3 \\
+        --out runs/cpu_study/s_e1.npz          # on a reserved core; everything else on the other
+    python scripts/cpu_protocol_study.py analyse runs/cpu_study/s_e1.npz [--markdown]
+
+`measure` visits n profiling-set architectures (positions 32.., past the corner architectures) in
+`rounds` rounds, each round in a new seeded order; a visit builds the model, runs 1 warm-up and
+`reps` timed forwards (fp32, B1 x T256, 1 thread), and records the machine's load (1-minute load
+average, and how busy the other cores were during the visit, from /proc/stat). A fixed sentinel
+architecture, kept built, is timed every `--sentinel-every` visits. Everything is saved raw (npz,
+no pickle). `analyse` splits the rounds into two disjoint halves and reports, for every number of
+rounds and repeats per half, Kendall tau and the median |log ratio| between the halves' medians,
+raw and corrected by the sentinel's level at each visit's time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _cpu_times():
+    """(busy, total) jiffies per CPU from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                name, *v = line.split()
+                v = list(map(int, v))
+                idle = v[3] + v[4]
+                out[int(name[3:])] = (sum(v) - idle, sum(v))
+    return out
+
+
+def _others_busy(before, after, mine) -> float:
+    busy = total = 0
+    for c in after:
+        if c in mine:
+            continue
+        busy += after[c][0] - before[c][0]
+        total += after[c][1] - before[c][1]
+    return busy / total if total else float("nan")
+
+
+def sentinel(space):
+    from hwgptbench import get_space
+    sp = get_space(space)
+    E, L = sorted(sp.embed_dims)[1], sorted(sp.n_layers)[1]
+    return sp.arch(E, L, [sorted(sp.mlp_ratios)[1]] * L, [sorted(sp.n_heads)[1]] * L, True)
+
+
+def measure(args) -> int:
+    import torch
+
+    from hwgptbench.profiling.profiling_set import profiling_set
+    from hwgptbench.profiling.run import build_model, weight_pool
+
+    torch.set_num_threads(1)
+    mine = os.sched_getaffinity(0)
+    archs = profiling_set(args.space, args.start + args.n)[args.start:]
+    pool = weight_pool(args.space, torch.device("cpu"), torch.float32, torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(1)
+    idx = torch.randint(0, 50257, (1, args.seq), generator=gen)
+    sent = build_model(sentinel(args.space), pool)
+    rng = np.random.default_rng(args.seed)
+    visits, sent_rows = [], []
+
+    def time_sentinel():
+        with torch.inference_mode():
+            sent(idx)
+            ts = []
+            for _ in range(args.reps):
+                t = time.perf_counter()
+                sent(idx)
+                ts.append((time.perf_counter() - t) * 1e3)
+        sent_rows.append([time.time(), *ts])
+
+    t_start = time.time()
+    k = 0
+    for r in range(args.rounds):
+        order = rng.permutation(len(archs))
+        for j in order:
+            if k % args.sentinel_every == 0:
+                time_sentinel()
+            k += 1
+            before, load = _cpu_times(), os.getloadavg()[0]
+            t0 = time.time()
+            tb = time.perf_counter()
+            model = build_model(archs[j], pool)
+            build_s = time.perf_counter() - tb
+            with torch.inference_mode():
+                model(idx)
+                ts = []
+                for _ in range(args.reps):
+                    t = time.perf_counter()
+                    model(idx)
+                    ts.append((time.perf_counter() - t) * 1e3)
+            del model
+            visits.append([j, r, t0, build_s, load, _others_busy(before, _cpu_times(), mine), *ts])
+        print(f"round {r + 1}/{args.rounds} done after {time.time() - t_start:.0f} s", flush=True)
+    time_sentinel()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"space": args.space, "start": args.start, "n": args.n, "rounds": args.rounds, "reps": args.reps,
+            "seq": args.seq, "threads": 1, "affinity": sorted(mine), "sentinel": sentinel(args.space).id,
+            "arch_ids": [a.id for a in archs], "seconds": time.time() - t_start,
+            "visit_columns": ["arch", "round", "t", "build_s", "load1", "others_busy", "ms..."]}
+    np.savez(out, visits=np.array(visits, dtype=np.float64), sentinel=np.array(sent_rows, dtype=np.float64),
+             meta=np.array(json.dumps(meta)))
+    print(out)
+    return 0
+
+
+def _agreement(a, b):
+    from scipy.stats import kendalltau
+    return float(kendalltau(a, b)[0]), float(np.median(np.abs(np.log(a / b))))
+
+
+def analyse(args) -> int:
+    z = np.load(args.file, allow_pickle=False)
+    meta = json.loads(str(z["meta"]))
+    V, S = z["visits"], z["sentinel"]
+    n, rounds, reps = meta["n"], meta["rounds"], meta["reps"]
+    ms = V[:, 6:6 + reps]
+    # sentinel level at each visit: the median of its repeats, interpolated in time, over its overall median
+    s_level = np.median(S[:, 1:], axis=1)
+    level = np.interp(V[:, 2], S[:, 0], s_level) / np.median(s_level)
+    half = rounds // 2
+    lines = [f"{meta['space']}: {n} archs, {rounds} rounds x {reps} repeats, {meta['seconds'] / 60:.1f} min; "
+             f"sentinel {meta['sentinel']} CV {np.std(s_level) / np.mean(s_level):.1%} "
+             f"(range {s_level.min():.1f}-{s_level.max():.1f} ms); load1 median {np.median(V[:, 4]):.2f}, "
+             f"other cores busy median {np.nanmedian(V[:, 5]):.0%}", "",
+             "| rounds per half | repeats per visit | tau | median abs log ratio | tau (sentinel-corrected) | "
+             "median abs log ratio (corrected) |", "|---:|---:|---:|---:|---:|---:|"]
+    for r in range(1, half + 1):
+        for k in range(1, reps + 1):
+            est = {}
+            for corr in (False, True):
+                x = ms[:, :k] / (level[:, None] if corr else 1.0)
+                halves = []
+                for rs in (range(0, r), range(half, half + r)):
+                    m = np.isin(V[:, 1], list(rs))
+                    med = np.full(n, np.nan)
+                    for j in range(n):
+                        med[j] = np.median(x[m & (V[:, 0] == j)])
+                    halves.append(med)
+                est[corr] = _agreement(*halves)
+            lines.append(f"| {r} | {k} | {est[False][0]:.3f} | {est[False][1]:.2%} | {est[True][0]:.3f} | "
+                         f"{est[True][1]:.2%} |")
+    # within-visit noise: the repeats of one visit
+    cv = np.std(ms, axis=1, ddof=1) / np.mean(ms, axis=1)
+    lines += ["", f"within-visit CV of the {reps} repeats: median {np.median(cv):.1%}, p90 {np.percentile(cv, 90):.1%}"]
+    # between-visit spread of one arch (rounds), raw and corrected
+    per = [np.median(ms[V[:, 0] == j], axis=1) for j in range(n)]
+    bv = np.median([np.std(p, ddof=1) / np.mean(p) for p in per])
+    lines.append(f"between-visit CV of one arch's visit medians: median {bv:.1%}")
+    print("\n".join(lines))
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--space", default="s")
+    m.add_argument("--n", type=int, default=100)
+    m.add_argument("--start", type=int, default=32, help="first profiling-set position (32: past the corners)")
+    m.add_argument("--rounds", type=int, default=6)
+    m.add_argument("--reps", type=int, default=3)
+    m.add_argument("--seq", type=int, default=256)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--sentinel-every", type=int, default=10)
+    m.add_argument("--out", required=True)
+    m.set_defaults(func=measure)
+    a = sub.add_parser("analyse")
+    a.add_argument("file")
+    a.set_defaults(func=analyse)
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
