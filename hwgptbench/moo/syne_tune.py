@@ -139,9 +139,19 @@ class HWGPTBlackbox(Blackbox):
         return int(f)
 
 
+class _ReproducibleBackend(UserBlackboxBackend):
+    """syne-tune's blackbox simulator, except that the real time the tuner and scheduler spend
+    between backend calls is not added to the simulated clock (syne-tune adds it): it varies from
+    run to run, reorders near-simultaneous events and so changes what a seeded run does."""
+
+    def _advance_by_outside_time(self):
+        pass
+
+
 def tune(problem, scheduler, *, n_workers: int = 1, max_num_evaluations: int | None = None,
          max_wallclock_time: float | None = None, stop_criterion=None, seed: int = 0,
-         optimizer: str | None = None, out=None, poll_s: float | None = None, verbose: bool = False):
+         optimizer: str | None = None, out=None, poll_s: float | None = None,
+         count_scheduler_time: bool = False, verbose: bool = False):
     """Run syne-tune `scheduler` on `problem` (a problem, its name or an `HWGPTBlackbox`) in
     simulated time with `n_workers` asynchronous workers; return tidy results.
 
@@ -152,17 +162,21 @@ def tune(problem, scheduler, *, n_workers: int = 1, max_num_evaluations: int | N
     syne-tune's own files (``results.csv.zip``, ``metadata.json``); default a temporary folder
     removed afterwards. The tuner is never pickled. `verbose` shows syne-tune's printed log.
 
+    The simulated clock moves by the evaluations' costs, syne-tune's event delays (0.05 s) and
+    the tuner's polls, so the same seed gives the same run. `count_scheduler_time=True` also
+    adds the real seconds the scheduler spends deciding, as syne-tune does by default (then runs
+    with several workers are no longer exactly reproducible).
+
     `poll_s`: simulated seconds between the tuner's looks at its workers (syne-tune's
     ``tuner_sleep_time``, 5 s by default there, which would idle a worker for seconds after each of
-    our second-long evaluations). Default: 1% of the median cost of a fixed sample of
+    our second-long evaluations). Default: 2% of the median cost of a fixed sample of
     architectures at the lowest fidelity (at least 0.01 s).
 
     Rows (one per reported result, in simulated-time order): problem, optimizer, seed, eval,
     trial_id, arch_id, the objective columns in their units, ``f:{objective}`` normalised,
     ``fidelity`` (problems with a fidelity axis), ``elapsed_time_s`` (the trial's own simulated
     seconds since it last started or resumed), ``sim_time_s`` (simulated wall-clock of the
-    experiment when the result arrived: the workers' costs, syne-tune's simulated delays of 0.05 s
-    per event and the real time the scheduler itself spent deciding).
+    experiment when the result arrived).
     """
     for name, v in (("n_workers", n_workers), ("seed", seed)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (1 if name == "n_workers" else 0):
@@ -175,11 +189,12 @@ def tune(problem, scheduler, *, n_workers: int = 1, max_num_evaluations: int | N
                                            max_wallclock_time=max_wallclock_time)
     if poll_s is None:
         sample = bb.problem.space.sample_features(100, seed=0)
-        poll_s = max(0.01, 0.01 * float(np.median(bb.cost(sample, min(bb.cost.fidelities)))))
+        poll_s = max(0.01, 0.02 * float(np.median(bb.cost(sample, min(bb.cost.fidelities)))))
     elif isinstance(poll_s, bool) or not isinstance(poll_s, (int, float)) or not poll_s > 0:
         raise ValueError(f"poll_s: expected seconds > 0, got {poll_s!r}")
-    backend = UserBlackboxBackend(blackbox=bb, elapsed_time_attr=ELAPSED, seed=int(seed),
-                                  tuner_sleep_time=float(poll_s))
+    backend_cls = UserBlackboxBackend if count_scheduler_time else _ReproducibleBackend
+    backend = backend_cls(blackbox=bb, elapsed_time_attr=ELAPSED, seed=int(seed),
+                          tuner_sleep_time=float(poll_s))
     callback = SimulatorCallback()
     name = optimizer or type(scheduler).__name__
     saved = np.random.get_state()
