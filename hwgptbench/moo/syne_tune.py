@@ -220,14 +220,15 @@ def _tidy(df, bb: HWGPTBlackbox, optimizer: str, seed: int):
     import pandas as pd
 
     P = bb.problem
+    if df.empty:
+        raise RuntimeError(f"{optimizer}: syne-tune reported no result before the stop criterion held")
     df = df.sort_values([ST_TUNER_TIME, "trial_id"], kind="stable").reset_index(drop=True)
     sp = P.space
     configs = df[[f"config_{k}" for k in sp.feature_names]].to_numpy()
-    X = np.vstack([bb.features(dict(zip(sp.feature_names, c))) for c in configs]) if len(df) else \
-        np.zeros((0, sp.n_features), dtype=np.int64)
+    X = np.vstack([bb.features(dict(zip(sp.feature_names, c))) for c in configs])
     out = pd.DataFrame({"problem": P.name, "optimizer": optimizer, "seed": seed,
                         "eval": np.arange(len(df)), "trial_id": df["trial_id"].to_numpy(),
-                        "arch_id": [a.id for a in sp.decode(X)] if len(df) else []})
+                        "arch_id": [a.id for a in sp.decode(X)]})
     R = df[list(P.objectives)].to_numpy(dtype=np.float64)
     for j, col in enumerate(P.columns):
         out[col] = R[:, j] * P.signs[j]
