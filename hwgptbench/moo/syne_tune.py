@@ -65,7 +65,7 @@ class HWGPTBlackbox(Blackbox):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise ValueError(f"seed: expected an int, got {seed!r}")
         self.seed = int(seed)
-        self._fidelities = tuple(P.fidelities) or (100,)
+        self._fidelities = self.cost.fidelities
         sp = P.space
         choices = {"embed_dim": sp.embed_dims, "n_layer": sp.n_layers,
                    "bias": tuple(int(b) for b in sp.biases)}
