@@ -1,16 +1,14 @@
 """Simulated cost per evaluation: measured from the tables' timestamps, estimated from FLOPs."""
 import dataclasses
-import warnings
 
 import numpy as np
 import pytest
 
 from hwgptbench.moo import get_problem
-from hwgptbench.moo.problem import Problem
 from hwgptbench.moo.sim_cost import SimulatedCost, simulated_cost
 from hwgptbench.paths import data_dir
 from hwgptbench.tables import read_table, write_table
-from moo_fixtures import FidelityBench
+from moo_fixtures import fidelity_problem
 
 LATENCY = "s:-params,latency_ms@cpu_xeon_2c"
 
@@ -57,9 +55,7 @@ def test_device_without_a_table_is_an_estimate(tmp_path, monkeypatch):
 
 
 def test_training_is_an_estimate_that_grows_with_fidelity():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        P = Problem("s", ["perplexity", "flops"], benchmark=FidelityBench())
+    P = fidelity_problem()
     c = SimulatedCost(P)
     assert c.sources["train"]["source"] == c.sources["evaluate"]["source"] == "estimate"
     assert c.sources["measure"]["source"] == "none"

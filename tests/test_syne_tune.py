@@ -5,13 +5,12 @@ import pytest
 pytest.importorskip("syne_tune")
 pytest.importorskip("huggingface_hub")       # syne-tune's blackbox repository imports it
 
-from moo_fixtures import FidelityBench  # noqa: E402
+from moo_fixtures import fidelity_problem  # noqa: E402
 from syne_tune.optimizer.baselines import ASHA, REA  # noqa: E402
 from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA  # noqa: E402
 from syne_tune.optimizer.schedulers.single_fidelity_scheduler import SingleFidelityScheduler  # noqa: E402
 
 from hwgptbench.moo import get_problem  # noqa: E402
-from hwgptbench.moo.problem import Problem  # noqa: E402
 from hwgptbench.moo.runner import final_indicators  # noqa: E402
 from hwgptbench.moo.sim_cost import SimulatedCost  # noqa: E402
 from hwgptbench.moo.syne_tune import HWGPTBlackbox, tune  # noqa: E402
@@ -96,7 +95,7 @@ def test_same_seed_same_run_with_asynchronous_workers():
 
 
 def test_multi_fidelity_schedulers_on_a_fidelity_axis():
-    P = Problem("s", ["perplexity", "flops"], benchmark=FidelityBench())
+    P = fidelity_problem()
     bb = HWGPTBlackbox(P)
     assert list(bb.fidelity_values) == [25, 50, 75, 100]
     for scheduler in (MOASHA(bb.configuration_space, metrics=bb.metrics, time_attr="fidelity", max_t=100,
