@@ -93,18 +93,6 @@ def test_reproduce_small(tmp_path):
     assert (tmp_path / "ranking.md").exists()
 
 
-@pytest.mark.slow
-def test_ray_backend_matches_processes():
-    ray = pytest.importorskip("ray")
-    a = sweep(PROBLEM, ["rs", "nsga2"], 2, 20, workers=1, progress=False)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)     # a local Ray instance
-    try:
-        b = sweep(PROBLEM, ["rs", "nsga2"], 2, 20, backend="ray", progress=False)
-    finally:
-        ray.shutdown()
-    pd.testing.assert_frame_equal(a.drop(columns="optimizer_s"), b.drop(columns="optimizer_s"))
-
-
 def test_ranking_table_marks_runs_missing_on_a_problem():
     ind = pd.DataFrame({"problem": ["p", "p", "q"], "optimizer": ["a", "b", "a"], "seed": [0, 0, 0],
                         "hv": [0.5, 0.4, 0.3]})

@@ -1,0 +1,176 @@
+"""Simulated cost of one evaluation: the seconds it would take in real life, so optimizers can be
+compared on simulated wall-clock time and with asynchronous workers (as syne-tune's simulator does).
+
+An evaluation of a problem's objectives at training fidelity p (percent) is charged
+
+* **measure**: profiling the architecture on every device one of its objectives is measured on
+  (``latency_ms@d``, ``energy_J@d``, ...; all metrics of a device come from one profiling pass).
+  The seconds a row of that device's table really took are known: consecutive rows' ``measured_at``
+  stamps (``data/{space}/{device}.h5``) give the wall time of each row (building the model, warm-up,
+  the timed forwards, energy windows, writing the table). A non-negative least-squares line
+  ``seconds = a + b * latency_s`` is fitted to them and applied to the surrogate's latency of the
+  queried architecture: **measured**. (On ``cpu_xeon_2c`` this is ~6.2 forward latencies per
+  architecture, 1% median error.) A device without a table falls back to ``warmup + repeats``
+  forwards of its protocol: **estimate**.
+* **train**: objectives served by the supernet (``perplexity``, ``accuracy``: device-less
+  surrogates) need the network trained to p% of the supernet's planned run. Charged as training
+  this architecture alone on that share of the tokens: ``p/100 * TRAIN_TOKENS * 3 * forward FLOPs
+  per token / TRAIN_FLOP_PER_S`` (closed-form FLOPs of `hwgptbench.cost.flops`): **estimate**, until
+  GPU supernet throughputs are in the repository.
+* **evaluate**: scoring perplexity on the fixed test budget (``EVAL_TOKENS`` forward tokens) at each
+  reported fidelity, at the same assumed throughput: **estimate**.
+
+Exact objectives (``params``, ``flops``, ``memory_MB_analytic``) cost nothing. `SimulatedCost.sources`
+says per component whether it is measured or an estimate and from what.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from .. import cost
+from ..benchmark import EXACT_COLUMNS
+from .problem import get_problem
+
+__all__ = ["SimulatedCost", "simulated_cost", "TRAIN_TOKENS", "TRAIN_FLOP_PER_S", "EVAL_TOKENS"]
+
+# Assumptions (estimates), from benchmarks.md "Supernet training and evaluation on a GPU": the s
+# supernet's planned run is ~4,200 steps of 16 x 1024 tokens; the feasibility run trained at ~15%
+# MFU of an H100's dense bf16 peak (989 TFLOP/s); perplexity is scored on 65,536 test tokens.
+TRAIN_TOKENS = 4200 * 16 * 1024
+TRAIN_FLOP_PER_S = 0.15 * 989e12
+EVAL_TOKENS = 65536
+_BREAK = 10.0        # a gap of more than 10x the median row time is a pause between runs, not a row
+
+
+class SimulatedCost:
+    """Seconds one evaluation of `problem` would take in real life (module docstring).
+
+    ``cost(X, fidelity)`` is the cost of evaluating feature rows X from scratch at `fidelity`;
+    ``cost.elapsed(X)`` the cumulative time at which a run that reports at every fidelity in turn
+    (resuming training, not restarting it) reaches each of them.
+    """
+
+    def __init__(self, problem, train_tokens: float = TRAIN_TOKENS,
+                 train_flop_per_s: float = TRAIN_FLOP_PER_S, eval_tokens: float = EVAL_TOKENS):
+        for name, v in (("train_tokens", train_tokens), ("train_flop_per_s", train_flop_per_s),
+                        ("eval_tokens", eval_tokens)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not np.isfinite(v) or v <= 0:
+                raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
+        self.problem = P = get_problem(problem)
+        self.train_tokens, self.train_flop_per_s = float(train_tokens), float(train_flop_per_s)
+        self.eval_tokens = float(eval_tokens)
+        # a column names its device after '@'; a device-less column that is not exact comes from
+        # the supernet's perplexity tables
+        self.devices = tuple(sorted({c.split("@", 1)[1] for c in P.columns if "@" in c}))
+        self.trains = any("@" not in c and c not in EXACT_COLUMNS for c in P.columns)
+        self._lines = {d: _measurement_line(P, d) for d in self.devices}
+        self.sources = self._sources()
+
+    @property
+    def fidelities(self) -> tuple[int, ...]:
+        """Training percents at which the problem is evaluated ((100,) without a fidelity axis)."""
+        return self.problem.fidelities or (100,)
+
+    def components(self, X, fidelity=None) -> dict[str, np.ndarray]:
+        """Seconds per component (``measure``, ``train``, ``evaluate``) for feature rows X."""
+        P = self.problem
+        X = P.space.validate_features(X)
+        p = self._percent(fidelity)
+        measure = np.zeros(len(X))
+        for d, line in self._lines.items():
+            latency_s = P.benchmark.evaluate(X, [f"latency_ms@{d}"])[:, 0] / 1000.0
+            measure += line["intercept_s"] + line["slope"] * latency_s
+        per_token = cost.flops(X, P.space, batch=1, seq=cost.BLOCK_SIZE, validate=False) / cost.BLOCK_SIZE
+        if self.trains:
+            train = p / 100.0 * self.train_tokens * 3.0 * per_token / self.train_flop_per_s
+            evaluate = self.eval_tokens * per_token / self.train_flop_per_s
+        else:
+            train = evaluate = np.zeros(len(X))
+        return {"measure": measure, "train": train, "evaluate": evaluate}
+
+    def __call__(self, X, fidelity=None) -> np.ndarray:
+        """Seconds (n,) to evaluate feature rows X from scratch at `fidelity` (default: final)."""
+        return sum(self.components(X, fidelity).values())
+
+    def elapsed(self, X) -> np.ndarray:
+        """Cumulative seconds (n, len(fidelities)): measure once, train on to each fidelity,
+        score perplexity at every fidelity reported so far."""
+        out = []
+        for k, p in enumerate(self.fidelities, start=1):
+            c = self.components(X, p)
+            out.append(c["measure"] + c["train"] + k * c["evaluate"])
+        return np.column_stack(out)
+
+    def _percent(self, fidelity) -> float:
+        if fidelity is None:
+            return float(max(self.fidelities))
+        if isinstance(fidelity, bool) or fidelity not in self.fidelities:
+            raise ValueError(f"fidelity: {fidelity!r} is not served by {self.problem.name!r}; "
+                             f"allowed: {list(self.fidelities)} (percent of training) or None")
+        return float(fidelity)
+
+    def _sources(self) -> dict:
+        lines = {d: dict(line) for d, line in self._lines.items()}
+        if not lines:
+            measure = {"source": "none", "from": "no objective is measured on a device"}
+        else:
+            kind = "measured" if all(v["source"] == "measured" for v in lines.values()) else "estimate"
+            measure = {"source": kind, "from": "seconds per profiled architecture = intercept_s + "
+                       "slope * latency_s (surrogate latency of the architecture)", "devices": lines}
+        if not self.trains:
+            none = {"source": "none", "from": "no objective needs a trained supernet"}
+            return {"measure": measure, "train": none, "evaluate": dict(none)}
+        return {
+            "measure": measure,
+            "train": {"source": "estimate", "from": "p/100 * train_tokens * 3 * forward FLOPs per token "
+                      "(hwgptbench.cost.flops at sequence 1024) / train_flop_per_s",
+                      "train_tokens": self.train_tokens, "train_flop_per_s": self.train_flop_per_s},
+            "evaluate": {"source": "estimate", "from": "eval_tokens * forward FLOPs per token / "
+                         "train_flop_per_s, once per reported fidelity",
+                         "eval_tokens": self.eval_tokens, "flop_per_s": self.train_flop_per_s},
+        }
+
+
+def simulated_cost(problem, X, fidelity=None) -> np.ndarray:
+    """Seconds (n,) that evaluating feature rows X at `fidelity` would take (see SimulatedCost)."""
+    return SimulatedCost(problem)(X, fidelity)
+
+
+def _measurement_line(P, device: str) -> dict:
+    """Seconds per profiled architecture on `device` as a line in its latency (module docstring)."""
+    from ..paths import data_dir
+    from ..tables import read_table
+
+    path = data_dir() / P.space.name / f"{device}.h5"
+    if f"latency_ms@{device}" not in P.benchmark.columns():
+        raise ValueError(f"objectives: simulated cost of measuring on {device!r} needs the column "
+                         f"latency_ms@{device}, which is not served for space {P.space.name!r}")
+    if not path.exists():
+        proto = P.benchmark.devices().get(device, {}).get("protocol", {})
+        forwards = int(proto.get("warmup", 1)) + int(proto.get("repeats", 5))
+        return {"source": "estimate", "intercept_s": 0.0, "slope": float(forwards),
+                "from": f"no table {path.name} here: warm-up + timed forwards of the protocol ({forwards})"}
+    t = read_table(path)
+    at = t.extra.get("measured_at")
+    if at is None or "latency_ms" not in t.raw or len(t) < 3:
+        raise ValueError(f"{path}: needs extra/measured_at and raw/latency_ms on >= 3 rows to time a "
+                         "measurement")
+    order = np.argsort(at)
+    seconds = np.diff(at[order])
+    with np.errstate(invalid="ignore"):
+        latency_s = np.nanmean(t.raw["latency_ms"], axis=1)[order][1:] / 1000.0
+    ok = np.isfinite(seconds) & np.isfinite(latency_s) & (seconds > 0)
+    ok &= seconds < _BREAK * np.median(seconds[ok])
+    if ok.sum() < 3:
+        raise ValueError(f"{path}: fewer than 3 consecutive rows to time a measurement")
+    from scipy.optimize import nnls
+
+    (a, b), _ = nnls(np.column_stack([np.ones(ok.sum()), latency_s[ok]]), seconds[ok])
+    fit = a + b * latency_s[ok]
+    return {"source": "measured", "intercept_s": float(a), "slope": float(b), "rows": int(ok.sum()),
+            "median_rel_error": float(np.median(np.abs(fit - seconds[ok]) / seconds[ok])),
+            "from": f"measured_at intervals of {P.space.name}/{path.name} (sha256 "
+                    f"{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}) against their mean latency"}
