@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     args.argv = argv            # recorded in provenance as the command that produced a table
     try:
         return args.func(args)
-    except (ValueError, TypeError, OSError, LockedError) as e:
+    except (ValueError, TypeError, OSError, ImportError, LockedError) as e:
         print(f"hwgptbench {args.command}: error: {e}", file=sys.stderr)
         return 2
 

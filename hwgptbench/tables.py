@@ -52,6 +52,7 @@ class Table:
     sources: dict[str, str]
     provenance: dict
     extra: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)   # per-row columns
+    series: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # (k, m) time series, not rows
 
     def __len__(self) -> int:
         return len(self.arch_ids)
@@ -95,6 +96,9 @@ class Table:
                                  "finite and >= 0 (NaN where missing)")
             if self.units[m] != "1" and not m.endswith("_" + self.units[m]):
                 raise TableError(f"raw/{m}: the name must end in its unit _{self.units[m]}")
+        for m, a in self.series.items():
+            if a.ndim != 2 or not np.issubdtype(a.dtype, np.floating) or not np.all(np.isfinite(a)):
+                raise TableError(f"series/{m}: expected a 2-D array of finite floats")
         self._validate_rows()
 
     def _validate_rows(self) -> None:
@@ -128,7 +132,7 @@ class Table:
             put(k, json.dumps(getattr(self, k), sort_keys=True).encode())
         put("arch_id", "\n".join(self.arch_ids).encode())
         put("index", np.ascontiguousarray(self.index, dtype="<i8").tobytes())
-        for group, arrays in (("raw", self.raw), ("extra", self.extra)):
+        for group, arrays in (("raw", self.raw), ("extra", self.extra), ("series", self.series)):
             for m in sorted(arrays):
                 a = np.asarray(arrays[m])
                 put(f"{group}/{m}/{a.dtype.str}/{a.shape}", np.ascontiguousarray(a).tobytes())
@@ -176,6 +180,8 @@ def write_table(table: Table, path) -> None:
                 f.create_dataset(f"summary/{m}", data=a)
             for m, a in table.extra.items():
                 f.create_dataset(f"extra/{m}", data=a)
+            for m, a in table.series.items():
+                f.create_dataset(f"series/{m}", data=a)
 
 
 def read_table(path, verify: bool = True) -> Table:
@@ -220,6 +226,7 @@ def _read(path: Path):
                 units=json.loads(f.attrs["units"]), sources=json.loads(f.attrs["sources"]),
                 provenance=json.loads(f.attrs["provenance"]),
                 extra={m: f[f"extra/{m}"][()] for m in f.get("extra", {})},
+                series={m: f[f"series/{m}"][()] for m in f.get("series", {})},
             )
         except KeyError as e:
             raise TableError(f"table: {str(path)!r} lacks {e}") from None
@@ -280,4 +287,7 @@ def merge_tables(base: Table, new: Table) -> Table:
     runs = out.provenance.setdefault("runs", [])
     known = {json.dumps(r, sort_keys=True) for r in runs}
     runs.extend(r for r in new.provenance.get("runs", []) if json.dumps(r, sort_keys=True) not in known)
+    for m in set(base.series) | set(new.series):        # time series: the union of both, in time order
+        parts = [t.series[m] for t in (base, new) if m in t.series]
+        out.series[m] = np.unique(np.vstack(parts), axis=0) if len(parts) > 1 else parts[0].copy()
     return out

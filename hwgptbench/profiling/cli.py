@@ -6,26 +6,41 @@ import shlex
 
 from ..space import SPACES
 
+_OVERRIDES = ("batch", "seq", "dtype", "warmup", "repeats", "threads", "energy_window_s", "energy_windows",
+              "decode_batch", "decode_prefill", "decode_tokens", "decode_repeats", "rounds", "block",
+              "sentinel_every")
+
 
 def register(sub) -> None:
-    p = sub.add_parser("profile", help="measure latency/energy/memory of profiling-set archs (resumable)")
-    p.add_argument("--space", required=True, choices=sorted(SPACES))
-    p.add_argument("--device", default=None, help="device name (default: from the hardware, e.g. cpu_xeon_f6m207_2c, h100)")
-    p.add_argument("--backend", choices=("cpu", "cuda"), default=None, help="default: cuda if available")
-    p.add_argument("-n", type=int, default=100, help="profile the first n profiling-set archs")
-    p.add_argument("--indices", default=None, help="explicit profiling-set positions, e.g. 0-99,200")
-    p.add_argument("--batch", type=int)
-    p.add_argument("--seq", type=int)
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"))
-    p.add_argument("--warmup", type=int)
-    p.add_argument("--repeats", type=int)
-    p.add_argument("--threads", type=int, help="CPU threads (default: all cores)")
-    p.add_argument("--energy-window-s", type=float)
-    p.add_argument("--energy-windows", type=int)
-    p.add_argument("--out", default=None, help="table path (default: data/{space}/{device}.h5)")
-    p.add_argument("--data-dir", default="data")
-    p.add_argument("--max-seconds", type=float, default=None, help="stop cleanly after this long")
-    p.add_argument("--quiet", action="store_true")
+    p = sub.add_parser("profile", help="measure latency/decode/energy/memory of profiling-set archs (resumable)",
+                       description="Measure the profiling set's architectures on this machine into "
+                                   "data/{space}/{device}.h5 (resumable: rerun the same command to continue). "
+                                   "Protocol defaults: PROTOCOLS.md section 4; any field can be overridden.")
+    p.add_argument("--space", required=True, choices=sorted(SPACES), help="search space")
+    p.add_argument("--device", default=None,
+                   help="device name of the table (default: from the hardware, e.g. cpu_xeon_f6m207_2c, h100)")
+    p.add_argument("--backend", choices=("cpu", "cuda"), default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--protocol", type=int, choices=(1, 2), default=1,
+                   help="CPU protocol: 1 = repeats back to back on all cores; 2 = one thread, rounds over "
+                        "blocks, a sentinel, decode (default: %(default)s)")
+    p.add_argument("-n", type=int, default=100, help="profile the first n profiling-set archs (default: %(default)s)")
+    p.add_argument("--indices", default=None, help="explicit profiling-set positions instead of -n, e.g. 0-99,200")
+    g = p.add_argument_group("protocol overrides (default: the protocol's own value, recorded in the table)")
+    for name, typ, text in (("batch", int, "batch size B"), ("seq", int, "sequence length T"),
+                            ("warmup", int, "warm-up forwards per visit"), ("repeats", int, "timed forwards per visit"),
+                            ("threads", int, "CPU threads"), ("energy-window-s", float, "seconds per energy window"),
+                            ("energy-windows", int, "energy windows per architecture"),
+                            ("decode-batch", int, "decode batch"), ("decode-prefill", int, "decode prefill tokens T"),
+                            ("decode-tokens", int, "timed decode steps G"), ("decode-repeats", int, "decode repeats"),
+                            ("rounds", int, "protocol 2: visits per architecture"),
+                            ("block", int, "protocol 2: architectures per block"),
+                            ("sentinel-every", int, "protocol 2: visits between sentinel visits")):
+        g.add_argument(f"--{name}", type=typ, default=None, help=text)
+    g.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None, help="weights' dtype")
+    p.add_argument("--out", default=None, help="table path (default: DATA_DIR/{space}/{device}.h5)")
+    p.add_argument("--data-dir", default="data", help="tables folder (default: %(default)s)")
+    p.add_argument("--max-seconds", type=float, default=None, help="stop cleanly after this long (default: no limit)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
 
@@ -45,19 +60,32 @@ def parse_indices(text: str) -> list[int]:
 
 
 def run(args) -> int:
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise ImportError("profile: needs torch; pip install 'hwgptbench[torch]'") from None
 
-    from .run import default_protocol, profile
+    from .protocol import default_protocol
+    from .rounds import RoundsProfiler
+    from .run import Profiler
 
     backend = args.backend or ("cuda" if torch.cuda.is_available() else "cpu")
-    proto = default_protocol(backend)
-    overrides = {k: getattr(args, k) for k in ("batch", "seq", "dtype", "warmup", "repeats", "threads",
-                                              "energy_window_s", "energy_windows")
-                 if getattr(args, k) is not None}
+    proto = default_protocol(backend, args.protocol if backend == "cpu" else 1)
+    if backend == "cuda" and args.protocol != 1:
+        raise ValueError("protocol: 2 is the CPU protocol; on CUDA use --protocol 1 (the GPU protocol)")
+    overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
     proto = dataclasses.replace(proto, **overrides)
-    out = profile(args.space, device=args.device, out=args.out, n=args.n,
-                  indices=parse_indices(args.indices) if args.indices else None, protocol=proto,
-                  command="hwgptbench " + " ".join(shlex.quote(a) for a in args.argv),
-                  max_seconds=args.max_seconds, progress=not args.quiet, data_dir=args.data_dir)
+    if args.indices:
+        indices = parse_indices(args.indices)
+    else:
+        if args.n < 0:
+            raise ValueError(f"n: expected a count >= 0, got {args.n}")
+        indices = range(args.n)
+    cls = RoundsProfiler if proto.version == 2 else Profiler
+    command = "hwgptbench " + " ".join(shlex.quote(a) for a in args.argv)
+    with cls(args.space, device=args.device, out=args.out, protocol=proto, command=command,
+             data_dir=args.data_dir) as p:
+        p.run(indices, max_seconds=args.max_seconds, progress=not args.quiet)
+    out = p.out
     print(out if out.exists() else f"nothing measured: no architecture to profile (-n {args.n}); {out} not written")
     return 0

@@ -37,6 +37,10 @@ class Protocol:
     decode_tokens: int | None = None      # ... then G timed greedy steps; decode_ms = ms per step
     decode_repeats: int | None = None     # timed repeats (after one warm-up) per architecture
     decode_first: int | None = None       # decode only on profiling-set positions below this (None: all)
+    version: int = 1                      # 1: an architecture's repeats back to back; 2: rounds (rounds.py)
+    rounds: int | None = None             # v2: visits per architecture, in rounds over a block ...
+    block: int | None = None              # ... of this many architectures, each round in a new seeded order
+    sentinel_every: int | None = None     # v2: the sentinel architecture is re-measured every this many visits
 
     @property
     def decodes(self) -> bool:
@@ -66,18 +70,32 @@ class Protocol:
                 raise ValueError(f"decode_prefill + decode_tokens: at most the context {cost.BLOCK_SIZE}, got "
                                  f"{self.decode_prefill} + {self.decode_tokens}")
         _int("decode_first", self.decode_first, 0, allow_none=True)
+        if self.version not in (1, 2):
+            raise ValueError(f"version: {self.version!r} not allowed; allowed: [1, 2]")
+        if self.version == 2:
+            if self.backend != "cpu":
+                raise ValueError("version: protocol 2 (rounds, sentinel) is the CPU protocol; backend must be 'cpu'")
+            for k in ("rounds", "block", "sentinel_every"):
+                _int(k, getattr(self, k), 1)
 
     def key(self) -> dict:
         """The fields that must match for rows to share a table."""
         keys = ("backend", "batch", "seq", "dtype") + (("threads",) if self.backend == "cpu" else ())
         if self.decodes:
             keys += ("decode_batch", "decode_prefill", "decode_tokens")
+        if self.version != 1:          # (version-1 tables keep the key they were written with)
+            keys += ("version",)
         return {k: getattr(self, k) for k in keys}
 
 
-def default_protocol(backend: str) -> Protocol:
-    """PROTOCOLS.md section 4 defaults."""
+def default_protocol(backend: str, version: int = 1) -> Protocol:
+    """PROTOCOLS.md section 4 defaults: the GPU protocol, CPU protocol 1 (all cores, repeats back to
+    back) or CPU protocol 2 (one thread on a reserved core, rounds, sentinel, decode)."""
     if backend == "cuda":
         return Protocol("cuda", batch=8, seq=1024, dtype="bfloat16", warmup=5, repeats=10,
                         energy_window_s=0.5, energy_windows=3)
+    if version == 2:
+        return Protocol("cpu", batch=1, seq=256, dtype="float32", warmup=1, repeats=2, threads=1,
+                        decode_batch=1, decode_prefill=128, decode_tokens=16, decode_repeats=1,
+                        version=2, rounds=3, block=50, sentinel_every=10)
     return Protocol("cpu", batch=1, seq=256, dtype="float32", warmup=1, repeats=5, threads=os.cpu_count())

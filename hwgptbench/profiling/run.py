@@ -1,4 +1,4 @@
-"""Resumable profiling runs: measure profiling-set architectures and append them to a table.
+"""Profiling runs (protocol 1 and the GPU protocol): measure profiling-set architectures one at a time
 
 After each architecture the whole table is rewritten atomically (see tables.py), so an
 interrupted run loses at most the architecture in flight and a rerun of the same command
@@ -26,7 +26,7 @@ from .devices import (cpu_info, describe_identity, device_name, fingerprint, gpu
 from .profiling_set import PROFILING_SEED, profiling_set
 from .protocol import Protocol, default_protocol
 
-__all__ = ["Protocol", "Profiler", "default_protocol", "profile", "git_commit", "build_model", "weight_pool"]
+__all__ = ["Protocol", "Profiler", "default_protocol", "git_commit", "build_model", "weight_pool"]
 
 
 def git_commit() -> str:
@@ -198,6 +198,14 @@ class Profiler:
 
     def measure(self, i: int) -> dict:
         """Profile position i of the profiling set, append its row and rewrite the table."""
+        arch, r, extra = self.visit(i)
+        self.table.append(arch.id, i, r, extra)
+        write_table(self.table, self.out)
+        return {"arch_id": arch.id, "index": i, "latency_ms": float(np.median(r["latency_ms"]))}
+
+    def visit(self, i: int):
+        """Build position i's model on the device and measure it once under the protocol:
+        (arch, {metric: repeats}, {extra column: value})."""
         from .measure import measure_cpu, measure_cuda
 
         torch, proto = self._torch, self.protocol
@@ -222,11 +230,9 @@ class Profiler:
             r.update(self._decode(model, i))
         extra["measured_at"] = time.time()
         del model
-        self.table.append(arch.id, i, r, extra)
-        write_table(self.table, self.out)
         if proto.backend == "cuda":
             torch.cuda.empty_cache()
-        return {"arch_id": arch.id, "index": i, "latency_ms": float(np.median(r["latency_ms"]))}
+        return arch, r, extra
 
     def _decode(self, model, i: int) -> dict:
         """decode_ms (and on CUDA decode_memory_MB) of position i, NaN past `decode_first`."""
@@ -284,17 +290,3 @@ def _rapl_meter():
     from .measure import RaplMeter
     paths = rapl_paths()
     return RaplMeter(paths) if paths else None
-
-
-def profile(space: str, device: str | None = None, out=None, n: int = 100, indices=None,
-            protocol: Protocol | None = None, backend: str | None = None, command: str | None = None,
-            max_seconds: float | None = None, progress: bool = True, data_dir="data") -> Path:
-    """Measure the first n profiling-set architectures (or `indices`) not yet in the table."""
-    if indices is None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"n: expected a count >= 0, got {n!r}")
-        indices = range(n)
-    with Profiler(space, device=device, out=out, protocol=protocol, backend=backend, command=command,
-                  data_dir=data_dir) as p:
-        p.run(indices, max_seconds=max_seconds, progress=progress)
-    return p.out

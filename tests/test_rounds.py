@@ -1,0 +1,77 @@
+"""CPU protocol v2: rounds over blocks, the sentinel series, load per row, resume after a kill."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hwgptbench.profiling.profiling_set import profiling_set  # noqa: E402
+from hwgptbench.tables import read_table  # noqa: E402
+
+V2 = ["profile", "--space", "s", "--backend", "cpu", "--protocol", "2", "--seq", "8", "--repeats", "2",
+      "--rounds", "2", "--block", "3", "--sentinel-every", "2", "--decode-prefill", "4", "--decode-tokens", "2",
+      "--device", "testcpu", "--quiet"]
+
+
+def _cli(args):
+    from hwgptbench.cli import main
+    return main(args)
+
+
+def test_rounds_rows_series_and_load(tmp_path):
+    out = tmp_path / "v2.h5"
+    assert _cli(V2 + ["-n", "5", "--out", str(out)]) == 0
+    t = read_table(out)
+    assert t.arch_ids == [a.id for a in profiling_set("s", 5)]
+    # 2 rounds x 2 repeats per row, in time order; decode: 2 rounds x 1 repeat
+    assert t.raw["latency_ms"].shape == (5, 4) and np.isfinite(t.raw["latency_ms"]).all()
+    assert t.raw["decode_ms"].shape == (5, 2) and np.isfinite(t.raw["decode_ms"]).all()
+    assert t.raw["memory_MB"].shape == (5, 1)
+    assert t.provenance["protocol_key"]["version"] == 2 and t.provenance["protocol"]["rounds"] == 2
+    s = t.series["sentinel_latency_ms"]
+    assert s.shape[1] == 3 and np.all(np.diff(s[:, 0]) > 0)          # (time, 2 repeats), in time order
+    # blocks of 3 and 2 rows: a sentinel every 2 visits (3 + 2 per block) and one closing each block
+    assert len(s) == (3 + 1) + (2 + 1)
+    assert np.all(t.extra["last_visit_at"] > t.extra["measured_at"])
+    assert np.all(t.extra["load1_max"] >= 0) and "others_busy_max" in t.extra
+    lvl = t.extra["sentinel_level_latency_ms"]
+    assert np.all(np.isfinite(lvl)) and np.all((lvl > 0.2) & (lvl < 5))
+    assert t.provenance["sentinel"]["arch"].startswith("gpt-s-11-384-")
+    assert not (tmp_path / ".v2.h5.visits.jsonl").exists()
+    # a v1 table of the same space and device is another protocol: never mixed
+    assert _cli(["profile", "--space", "s", "--backend", "cpu", "--seq", "8", "--threads", "1", "--device",
+                 "testcpu", "--quiet", "-n", "6", "--out", str(out)]) == 2
+
+
+def test_killed_mid_block_resumes_with_the_visits_already_made(tmp_path):
+    out = tmp_path / "k.h5"
+    side = tmp_path / ".k.h5.visits.jsonl"
+    cmd = [sys.executable, "-m", "hwgptbench.cli"] + V2 + ["--block", "6", "-n", "6", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    lines = []
+    while time.time() < deadline and proc.poll() is None:
+        if side.exists():
+            lines = [ln for ln in side.read_text().splitlines() if '"kind": "visit"' in ln]
+        if len(lines) >= 4:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()                      # the block was not complete: no row yet
+    before = [json.loads(ln) for ln in side.read_text().splitlines() if '"kind": "visit"' in ln]
+    assert len(before) >= 4
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t = read_table(out)
+    assert t.arch_ids == [a.id for a in profiling_set("s", 6)]
+    for v in before:                              # the visits made before the kill are in the rows
+        row = t.raw["latency_ms"][t.index.tolist().index(v["i"])]
+        assert any(np.allclose(row[k:k + 2], v["raw"]["latency_ms"]) for k in (0, 2))
+    assert not side.exists()
