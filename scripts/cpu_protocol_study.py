@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,49 +29,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def _cpu_times():
-    """(busy, total) jiffies per CPU from /proc/stat."""
-    out = {}
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith("cpu") and line[3].isdigit():
-                name, *v = line.split()
-                v = list(map(int, v))
-                idle = v[3] + v[4]
-                out[int(name[3:])] = (sum(v) - idle, sum(v))
-    return out
-
-
-def _others_busy(before, after, mine) -> float:
-    busy = total = 0
-    for c in after:
-        if c in mine:
-            continue
-        busy += after[c][0] - before[c][0]
-        total += after[c][1] - before[c][1]
-    return busy / total if total else float("nan")
-
-
-def sentinel(space):
-    from hwgptbench import get_space
-    sp = get_space(space)
-    E, L = sorted(sp.embed_dims)[1], sorted(sp.n_layers)[1]
-    return sp.arch(E, L, [sorted(sp.mlp_ratios)[1]] * L, [sorted(sp.n_heads)[1]] * L, True)
-
-
 def measure(args) -> int:
     import torch
 
+    from hwgptbench.profiling.load import LoadProbe
     from hwgptbench.profiling.profiling_set import profiling_set
+    from hwgptbench.profiling.rounds import sentinel_arch
     from hwgptbench.profiling.run import build_model, weight_pool
 
     torch.set_num_threads(1)
-    mine = os.sched_getaffinity(0)
+    probe = LoadProbe()
     archs = profiling_set(args.space, args.start + args.n)[args.start:]
     pool = weight_pool(args.space, torch.device("cpu"), torch.float32, torch.Generator().manual_seed(0))
     gen = torch.Generator().manual_seed(1)
     idx = torch.randint(0, 50257, (1, args.seq), generator=gen)
-    sent = build_model(sentinel(args.space), pool)
+    sent = build_model(sentinel_arch(args.space), pool)
     rng = np.random.default_rng(args.seed)
     visits, sent_rows = [], []
 
@@ -94,7 +65,7 @@ def measure(args) -> int:
             if k % args.sentinel_every == 0:
                 time_sentinel()
             k += 1
-            before, load = _cpu_times(), os.getloadavg()[0]
+            probe.start()
             t0 = time.time()
             tb = time.perf_counter()
             model = build_model(archs[j], pool)
@@ -107,13 +78,14 @@ def measure(args) -> int:
                     model(idx)
                     ts.append((time.perf_counter() - t) * 1e3)
             del model
-            visits.append([j, r, t0, build_s, load, _others_busy(before, _cpu_times(), mine), *ts])
+            load = probe.stop()
+            visits.append([j, r, t0, build_s, load["load1"], load["others_busy"], *ts])
         print(f"round {r + 1}/{args.rounds} done after {time.time() - t_start:.0f} s", flush=True)
     time_sentinel()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"space": args.space, "start": args.start, "n": args.n, "rounds": args.rounds, "reps": args.reps,
-            "seq": args.seq, "threads": 1, "affinity": sorted(mine), "sentinel": sentinel(args.space).id,
+            "seq": args.seq, "threads": 1, "affinity": sorted(probe.mine), "sentinel": sentinel_arch(args.space).id,
             "arch_ids": [a.id for a in archs], "seconds": time.time() - t_start,
             "visit_columns": ["arch", "round", "t", "build_s", "load1", "others_busy", "ms..."]}
     np.savez(out, visits=np.array(visits, dtype=np.float64), sentinel=np.array(sent_rows, dtype=np.float64),

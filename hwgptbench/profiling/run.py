@@ -1,4 +1,4 @@
-"""Profiling runs (protocol 1 and the GPU protocol): measure profiling-set architectures one at a time
+"""Profiling runs (protocol 1 and the GPU protocol): measure profiling-set architectures one at a time.
 
 After each architecture the whole table is rewritten atomically (see tables.py), so an
 interrupted run loses at most the architecture in flight and a rerun of the same command
