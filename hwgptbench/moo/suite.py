@@ -63,11 +63,12 @@ class Suite:
 
     def check(self, problem) -> None:
         """Refuse a problem whose bounds moved since this version pinned them (a changed problem)."""
+        name = problem if isinstance(problem, str) else problem.name
+        if name not in self.pinned:
+            raise ValueError(f"problem: {name!r} is not available in suite {self.version} "
+                             f"({self.available([name])[1][name]})")
         P = get_problem(problem)
-        if P.name not in self.pinned:
-            raise ValueError(f"problem: {P.name!r} is not available in suite {self.version} "
-                             f"({self.available([P.name])[1][P.name]})")
-        pinned = self.pinned[P.name]
+        pinned = self.pinned[name]
         now_l, now_u = np.asarray(P.lower, float), np.asarray(P.upper, float)
         if not (np.allclose(now_l, pinned["lower"], rtol=_RTOL, atol=0)
                 and np.allclose(now_u, pinned["upper"], rtol=_RTOL, atol=0)):
