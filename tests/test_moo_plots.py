@@ -104,6 +104,11 @@ def test_eafdiff_has_a_colour_bar_and_the_right_sign():
     assert values.max() == pytest.approx(1.0)          # both runs of a, none of b, attain (1, 2)
     with pytest.raises(ValueError, match="as many runs"):
         plots.plot_eafdiff(_results({"a": better["a"], "b": better["b"][:1]}), "a", "b", PROBLEM)
+    with pytest.raises(ValueError, match="two different optimizers"):
+        plots.plot_eafdiff(_results(better), "a", "a", PROBLEM)
+    same = _drawn(plots.plot_eafdiff(_results({"a": HAND["a"], "b": HAND["a"]}), "a", "b", PROBLEM))
+    (coll,) = [c for c in same.axes[0].collections if isinstance(c, PatchCollection)]
+    assert len(coll.get_array()) == 0                   # equal EAFs: nothing to colour
 
 
 def test_three_objectives_are_drawn_as_pairwise_panels():

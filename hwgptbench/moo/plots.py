@@ -19,6 +19,10 @@ __all__ = ["plot_fronts", "plot_hv_curves", "plot_attainment", "plot_eafdiff", "
            "save"]
 
 
+def _seeds(n: int) -> str:
+    return f"{n} seed" + ("" if n == 1 else "s")
+
+
 class _View:
     """One problem's results as the figures see them: each run's signed objective values (final
     fidelity rows), the reference point and front in objective units, shared axis limits."""
@@ -112,7 +116,7 @@ def plot_fronts(df, problem=None, optimizers=None):
             (v.median_front if two else v.median_points)(ax, name, pair)
         v.setup(ax, pair)
     n = len(next(iter(v.runs.values())))
-    fig.suptitle(v.title(f"median attainment front of each optimizer (50% EAF over {n} seeds)",
+    fig.suptitle(v.title(f"median attainment front of each optimizer (50% EAF over {_seeds(n)})",
                          projected_runs=two), fontsize=9)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=8,
                ncol=min(5, len(v.optimizers) + 1), frameon=False)
@@ -146,7 +150,7 @@ def plot_attainment(df, problem=None, optimizers=None, percentiles=(25, 50, 75))
             ax.set_xlabel(v.axes[pair[0]].label, fontsize=6.5)
             ax.set_ylabel(v.axes[pair[1]].label, fontsize=6.5)
     n = len(next(iter(v.runs.values())))
-    fig.suptitle(v.title(f"attainment surfaces over {n} seeds: the region attained by at least "
+    fig.suptitle(v.title(f"attainment surfaces over {_seeds(n)}: the region attained by at least "
                          + "/".join(map(str, percentiles)) + "% of the runs, darker where more "
                          "runs attain it"), fontsize=9)
     axes[0].legend(fontsize=6.5, loc="upper left")
@@ -160,6 +164,8 @@ def plot_eafdiff(df, a: str, b: str, problem=None):
     from matplotlib.collections import PatchCollection
     from matplotlib.colors import Normalize
     from matplotlib.patches import Rectangle
+    if a == b:
+        raise ValueError(f"optimizers: an EAF difference needs two different optimizers, got {a!r} twice")
     v = _View(df, problem, [a, b])
     n_a, n_b = len(v.runs[a]), len(v.runs[b])
     if n_a != n_b:
@@ -188,7 +194,7 @@ def plot_eafdiff(df, a: str, b: str, problem=None):
     cbar.set_label(f"EAF({a}) - EAF({b})\n(difference in the fraction of runs attaining a point)",
                    fontsize=8)
     cbar.ax.tick_params(labelsize=7)
-    fig.suptitle(v.title(f"EAF difference over {n_a} seeds (lines: median fronts)\nred: {a} "
+    fig.suptitle(v.title(f"EAF difference over {_seeds(n_a)} (lines: median fronts)\nred: {a} "
                          f"attains a region more often, blue: {b} does"), fontsize=9)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=2,
                frameon=False)
@@ -219,7 +225,7 @@ def plot_hv_curves(df, problem=None, curves=None, log_x: bool = False):
     ax.grid(alpha=0.25, lw=0.5)
     n = curves.groupby("optimizer")["seed"].nunique().min()
     ax.set_title(f"{P.name}\nhypervolume of normalised objectives (reference point "
-                 f"{P.ref_point[0]:.1f})\nmean +- s.e. over {n} seeds", fontsize=9)
+                 f"{P.ref_point[0]:.1f})\nmean +- s.e. over {_seeds(n)}", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     return fig
 
