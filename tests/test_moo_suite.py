@@ -176,6 +176,9 @@ def test_leaderboard_refuses_results_it_cannot_compare(suite_run, tmp_path):
     short.to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(ValueError, match="different budgets"):
         read_suite_results(tmp_path / "short.csv")
+    df[~((df["optimizer"] == "rs") & (df["seed"] == 1))].to_csv(tmp_path / "seeds.csv", index=False)
+    with pytest.raises(ValueError, match="same seeds"):
+        read_suite_results(tmp_path / "seeds.csv")
     with pytest.raises(ValueError, match="no results of split 'dev'"):
         leaderboard(out, split="dev")
     assert main(["leaderboard", str(tmp_path / "missing")]) == 2

@@ -83,6 +83,11 @@ def read_suite_results(paths, split: str | None = None) -> tuple[pd.DataFrame, S
     if len(budgets) != 1:
         raise ValueError(f"RESULTS: runs of different budgets ({sorted(budgets)} evaluations) "
                          "cannot be ranked together")
+    seed_sets = df.groupby(["problem", "optimizer"])["seed"].unique().map(lambda s: tuple(sorted(s)))
+    if seed_sets.nunique() != 1:
+        raise ValueError("RESULTS: every optimizer must have run the same seeds on every problem; "
+                         "found " + "; ".join(f"{p} {o}: seeds {list(s)}" for (p, o), s in
+                                              seed_sets.drop_duplicates().items()))
     return df.drop(columns="_file").reset_index(drop=True), suite
 
 
@@ -166,6 +171,8 @@ def leaderboard(paths, out=None, split: str | None = None, alpha: float = 0.05) 
     not_run = [p for p in wanted if p in suite.pinned and p not in set(df["problem"])]
     official = suite.is_official(budget, seeds)
     M, partial = _complete(ind)
+    if M.empty:
+        raise ValueError(f"RESULTS: no optimizer ran on every problem in them ({partial})")
     ind = ind[ind["optimizer"].isin(M.columns)]        # ranks in the table = ranks in the test
     k, n = M.shape[1], M.shape[0]
     lines = [f"### Leaderboard: `{suite.version}`, split {' + '.join(splits)}",
