@@ -3,8 +3,10 @@
 Each function returns a matplotlib Figure; `save(fig, path)` writes it. Fronts, attainment
 surfaces and EAF differences share one orientation and one set of axes per problem (each objective
 as its positive value in its units; see `plot_style`) and one colour and marker per optimizer. A
-problem with three objectives is drawn as one panel per pair of objectives: each panel is that
-pair's bi-objective view, the runs' points projected onto the pair (stated in the title).
+problem with three objectives is drawn as one panel per pair of objectives, as each title says:
+fronts show the points of the 3-objective median attainment surface projected onto the pair;
+attainment surfaces and EAF differences are each pair's bi-objective view, computed from the
+runs' points projected onto the pair.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ class _View:
         self.runs = {}
         for name in self.optimizers:
             g = df[df["optimizer"] == name]
-            if g.empty or name not in self.styles:
+            if g.empty:
                 raise ValueError(f"optimizer: no results for {name!r} on {P.name!r}")
             self.runs[name] = [r[list(P.columns)].to_numpy(dtype=float)[_final(r, P)] * P.signs
                                for _, r in g.groupby("seed")]
@@ -108,7 +110,7 @@ def plot_fronts(df, problem=None, optimizers=None):
     over the stored reference front in grey where one ships. With three objectives: the points of
     the 3-objective median attainment surface, projected onto each pair of objectives."""
     v = _View(df, problem, optimizers)
-    two = v.P.n_obj == 2
+    two = v.P.n_obj != 3             # moocore's EAF is for 2 or 3 objectives: project runs beyond
     fig, axes = figure(len(v.pairs), width=5.2, height=4.4, max_cols=3)
     for i, (ax, pair) in enumerate(zip(axes, v.pairs)):
         v.reference(ax, pair, label=i == 0, projected_runs=two)
