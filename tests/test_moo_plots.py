@@ -11,6 +11,7 @@ pytest.importorskip("matplotlib")
 
 from hwgptbench.moo import get_problem  # noqa: E402
 from hwgptbench.moo import plots  # noqa: E402
+from hwgptbench.moo.indicators import hypervolume  # noqa: E402
 from hwgptbench.moo.plot_style import objective_axes, staircase  # noqa: E402
 from hwgptbench.moo.runner import sweep  # noqa: E402
 
@@ -130,3 +131,16 @@ def test_hv_curves_log_axis_and_styles():
     rs, pls = _line(ax, "rs"), _line(ax, "pls")
     assert rs.get_color() != pls.get_color() and rs.get_marker() != pls.get_marker()
     assert len(ax.collections) == 2                     # one +- s.e. band each
+
+
+def test_hv_curves_of_a_single_block_frame():
+    """A frame whose objective columns are one float block (as a CSV read back may be): pandas 3
+    hands out read-only views of it, which the hypervolume curves must not write into."""
+    F = np.random.default_rng(0).random((12, 2))
+    df = pd.DataFrame(F, columns=["f:-params", "f:flops"])
+    df.insert(0, "problem", PROBLEM)
+    df.insert(1, "optimizer", "x")
+    df.insert(2, "seed", 0)
+    df.insert(3, "eval", range(12))
+    curve = plots.plot_hv_curves(df, PROBLEM).axes[0].get_lines()[0].get_ydata()
+    assert curve[-1] == pytest.approx(hypervolume(F, get_problem(PROBLEM).ref_point))
