@@ -1,4 +1,5 @@
-"""`hwgptbench run` (an optimisation sweep) and `hwgptbench reproduce` (the baseline study)."""
+"""`hwgptbench run` (an optimisation sweep), `hwgptbench reproduce` (the baseline study on a
+benchmark suite) and `hwgptbench leaderboard` (ranking suite results)."""
 from __future__ import annotations
 
 import json
@@ -57,7 +58,14 @@ def cmd_run(args) -> int:
 def cmd_reproduce(args) -> int:
     from .reproduce import reproduce
     reproduce(out=args.out, budget=args.budget, seeds=args.seeds, workers=args.workers,
-              benchmarks_md=args.benchmarks_md, problems=args.problems, progress=not args.quiet)
+              benchmarks_md=args.benchmarks_md, problems=args.problems, progress=not args.quiet,
+              split=args.split, suite=args.suite)
+    return 0
+
+
+def cmd_leaderboard(args) -> int:
+    from .leaderboard import leaderboard
+    print(leaderboard(args.results, out=args.out, split=args.split, alpha=args.alpha))
     return 0
 
 
@@ -87,14 +95,28 @@ def register(sub) -> None:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("reproduce", help="run the baselines on the standard problems; figures and "
-                                         "a ranking table")
+    p = sub.add_parser("reproduce", help="run the baselines on a benchmark suite's problems; figures "
+                                         "and leaderboards")
     p.add_argument("--out", default="runs/reproduce")
-    p.add_argument("--budget", type=int, default=200)
-    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--split", choices=("dev", "test", "all"), default="all",
+                   help="the suite's problems for tuning (dev), for reporting (test), or both")
+    p.add_argument("--suite", default=None, help="suite version (default: the newest)")
+    p.add_argument("--budget", type=int, default=None, help="default: the suite's (200)")
+    p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the suite's, 10)")
     p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--problems", nargs="*", default=None, help="default: the standard problems")
+    p.add_argument("--problems", nargs="*", default=None, help="default: all of the split's")
     p.add_argument("--benchmarks-md", default=None,
                    help="also replace the reproduce section of this markdown file (e.g. benchmarks.md)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_reproduce)
+
+    b = sub.add_parser("leaderboard", help="rank optimizers across a suite: mean ranks, Friedman "
+                                           "test, critical-difference diagram",
+                       description="RESULTS: folders (or their results.csv) written by "
+                                   "`hwgptbench reproduce`, all of one suite version.")
+    b.add_argument("results", nargs="+", metavar="RESULTS")
+    b.add_argument("--split", choices=("dev", "test"), default=None, help="default: all in RESULTS")
+    b.add_argument("--out", default=None, help="also write leaderboard_<split>.md and "
+                                               "cd_diagram_<split>.png here")
+    b.add_argument("--alpha", type=float, default=0.05, help="level of the Nemenyi test")
+    b.set_defaults(func=cmd_leaderboard)

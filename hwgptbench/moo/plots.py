@@ -1,149 +1,275 @@
 """Figures of optimisation results (matplotlib, imported lazily; no pyplot global state).
 
-Each function returns a matplotlib Figure; `save(fig, path)` writes it. Attainment and EAF
-difference plots are for two objectives (the first two when a problem has more).
+Each function returns a matplotlib Figure; `save(fig, path)` writes it. Fronts, attainment
+surfaces and EAF differences share one orientation and one set of axes per problem (each objective
+as its positive value in its units; see `plot_style`) and one colour and marker per optimizer. A
+problem with three objectives is drawn as one panel per pair of objectives, as each title says:
+fronts show the points of the 3-objective median attainment surface projected onto the pair;
+attainment surfaces and EAF differences are each pair's bi-objective view, computed from the
+runs' points projected onto the pair.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
 from .indicators import eaf, eafdiff, nondominated
+from .plot_style import figure, objective_axes, optimizer_styles, pairs, save, staircase
 from .problem import get_problem
-from .runner import final_indicators, hv_curves, objective_matrix
+from .runner import _final, hv_curves
 
-__all__ = ["plot_fronts", "plot_hv_curves", "plot_attainment", "plot_eafdiff", "save"]
-
-
-def _figure(n=1, width=5.0, height=4.0, max_cols=4):
-    """A figure with n panels on a grid of at most `max_cols` columns."""
-    from matplotlib.figure import Figure
-    ncols = min(n, max_cols)
-    nrows = -(-n // ncols)
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
-    axes = [fig.add_subplot(nrows, ncols, i + 1) for i in range(n)]
-    return fig, axes
+__all__ = ["plot_fronts", "plot_hv_curves", "plot_attainment", "plot_eafdiff", "plot_cd_diagram",
+           "save"]
 
 
-def _label(P, j, normalised=False):
-    obj = P.objectives[j]
-    col = P.columns[j]
-    if normalised:
-        return f"{obj} (normalised, minimised)"
-    return f"{col} ({'maximised' if obj.startswith('-') else 'minimised'})"
+def _seeds(n: int) -> str:
+    return f"{n} seed" + ("" if n == 1 else "s")
 
 
-def _median_run(df, P):
-    """The seed whose final hypervolume is the median (lower middle) of an optimizer's runs."""
-    ind = final_indicators(df).sort_values(["hv", "seed"])
-    return int(ind["seed"].iloc[(len(ind) - 1) // 2])
+class _View:
+    """One problem's results as the figures see them: each run's signed objective values (final
+    fidelity rows), the reference point and front in objective units, shared axis limits."""
+
+    def __init__(self, df, problem, optimizers=None):
+        self.P = P = get_problem(problem if problem is not None else df["problem"].iloc[0])
+        df = df[df["problem"] == P.name]
+        if df.empty:
+            raise ValueError(f"problem: no results for {P.name!r}")
+        everyone = list(dict.fromkeys(df["optimizer"]))
+        self.styles = optimizer_styles(everyone)       # the same style in every figure of a run
+        self.optimizers = list(optimizers or everyone)
+        self.axes = objective_axes(P)
+        self.ref = P.denormalise(P.ref_point)
+        self.runs = {}
+        for name in self.optimizers:
+            g = df[df["optimizer"] == name]
+            if g.empty:
+                raise ValueError(f"optimizer: no results for {name!r} on {P.name!r}")
+            self.runs[name] = [r[list(P.columns)].to_numpy(dtype=float)[_final(r, P)] * P.signs
+                               for _, r in g.groupby("seed")]
+        try:
+            self.front = P.denormalise(P.reference_front)
+        except ValueError:              # no reference front shipped for this problem
+            self.front = None
+        R = np.vstack([np.vstack(v) for v in self.runs.values()])
+        self.lo = np.minimum(P.lower, R.min(axis=0)) if len(R) else np.asarray(P.lower, float)
+        self.pairs = pairs(P.n_obj)
+
+    def title(self, what: str, projected_runs: bool = True) -> str:
+        how = ("" if self.P.n_obj == 2 else
+               "\none panel per pair of objectives: the runs' points projected onto the pair"
+               if projected_runs else "\none panel per pair of objectives: the points of the "
+               f"{self.P.n_obj}-objective set projected onto the pair")
+        return f"{self.P.name}\n{what}{how}"
+
+    def sets(self, name, pair):
+        return [R[:, list(pair)] for R in self.runs[name] if len(R)]
+
+    def draw(self, ax, V, pair, **kw):
+        a, b = pair
+        return ax.plot(self.axes[a](V[:, 0]), self.axes[b](V[:, 1]), **kw)
+
+    def setup(self, ax, pair, labels=True):
+        for j, set_lim, fmt in ((pair[0], ax.set_xlim, ax.xaxis), (pair[1], ax.set_ylim, ax.yaxis)):
+            ends = np.sort(self.axes[j](np.array([self.lo[j], self.ref[j]])))
+            pad = 0.02 * (ends[1] - ends[0])
+            set_lim(ends[0] - pad, ends[1] + pad)
+            fmt.get_major_formatter().set_useOffset(False)
+        if labels:
+            ax.set_xlabel(self.axes[pair[0]].label, fontsize=8)
+            ax.set_ylabel(self.axes[pair[1]].label, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.25, lw=0.5)
+
+    def reference(self, ax, pair, label=True, projected_runs=True):
+        """The reference front in grey: the pair's own front (of the projected runs' problem),
+        or all points of the front projected onto the pair."""
+        if self.front is not None:
+            F = self.front[:, list(pair)]
+            F = F[nondominated(F)] if projected_runs else F
+            self.draw(ax, F, pair, ls="none", marker=".", ms=2.5, color="0.6", zorder=1,
+                      label="reference front (best known)" if label else None)
+
+    def median_front(self, ax, name, pair, lw=1.4, **style):
+        (S,) = eaf(self.sets(name, pair), (50,))
+        V, at = staircase(S, self.ref[list(pair)])
+        every = at[:: max(1, len(at) // 25)]           # <= ~25 markers, so fronts stay legible
+        style = {**self.styles[name], **style}
+        return self.draw(ax, V, pair, markevery=list(every), ms=4.5, lw=lw, label=name, zorder=3,
+                         **style)
+
+    def median_points(self, ax, name, pair):
+        """Points of the median attainment surface of all objectives, projected onto the pair."""
+        (S,) = eaf([R for R in self.runs[name] if len(R)], (50,))
+        S = S[np.all(S < self.ref, axis=1)][:, list(pair)]
+        return self.draw(ax, S, pair, ls="none", ms=4, alpha=0.75, mew=0, label=name, zorder=3,
+                         **self.styles[name])
 
 
 def plot_fronts(df, problem=None, optimizers=None):
-    """Non-dominated points of each optimizer's median run (by final HV), in the columns' units;
-    the stored reference front in grey where one ships."""
-    P = get_problem(problem if problem is not None else df["problem"].iloc[0])
-    df = df[df["problem"] == P.name]
-    optimizers = optimizers or list(dict.fromkeys(df["optimizer"]))
-    fig, (ax,) = _figure()
-    if P.shipped:
-        ref = P.denormalise(P.reference_front) * P.signs
-        order = np.argsort(ref[:, 0])
-        ax.plot(ref[order, 0], ref[order, 1], ".", color="0.7", ms=3, label="reference front")
-    for name in optimizers:
-        g = df[df["optimizer"] == name]
-        g = g[g["seed"] == _median_run(g, P)]
-        F = objective_matrix(g, P)
-        nd = nondominated(F)
-        V = g[list(P.columns)].to_numpy(dtype=float)[nd]
-        order = np.argsort(F[nd][:, 0])
-        ax.step(V[order, 0], V[order, 1], where="post", marker="o", ms=3, lw=1, label=name)
-    ax.set_xlabel(_label(P, 0))
-    ax.set_ylabel(_label(P, 1))
-    ax.set_title(f"{P.name}\nmedian-HV run per optimizer" + (" (first 2 objectives)" if P.n_obj > 2 else ""),
-                 fontsize=9)
-    ax.legend(fontsize=7)
-    return fig
-
-
-def plot_hv_curves(df, problem=None, curves=None):
-    """Hypervolume vs evaluations: mean over seeds with a band of +- one standard error."""
-    P = get_problem(problem if problem is not None else df["problem"].iloc[0])
-    curves = hv_curves(df[df["problem"] == P.name]) if curves is None else curves
-    curves = curves[curves["problem"] == P.name]
-    fig, (ax,) = _figure()
-    for name, g in curves.groupby("optimizer", sort=False):
-        stats = g.groupby("n_evals")["hv"].agg(["mean", "std", "count"])
-        se = (stats["std"].fillna(0) / np.sqrt(stats["count"])).to_numpy()
-        x, m = stats.index.to_numpy(), stats["mean"].to_numpy()
-        ax.plot(x, m, label=name, lw=1.2)
-        ax.fill_between(x, m - se, m + se, alpha=0.2)
-    ax.set_xlabel("evaluations")
-    ax.set_ylabel(f"hypervolume (normalised, ref {P.ref_point[0]:.1f})")
-    ax.set_title(f"{P.name}\nmean +- s.e. over seeds", fontsize=9)
-    ax.legend(fontsize=7)
+    """Each optimizer's median attainment front (50% EAF over seeds), in the objectives' units,
+    over the stored reference front in grey where one ships. With three objectives: the points of
+    the 3-objective median attainment surface, projected onto each pair of objectives."""
+    v = _View(df, problem, optimizers)
+    two = v.P.n_obj != 3             # moocore's EAF is for 2 or 3 objectives: project runs beyond
+    fig, axes = figure(len(v.pairs), width=5.2, height=4.4, max_cols=3)
+    for i, (ax, pair) in enumerate(zip(axes, v.pairs)):
+        v.reference(ax, pair, label=i == 0, projected_runs=two)
+        for name in v.optimizers:
+            (v.median_front if two else v.median_points)(ax, name, pair)
+        v.setup(ax, pair)
+    n = len(next(iter(v.runs.values())))
+    fig.suptitle(v.title(f"median attainment front of each optimizer (50% EAF over {_seeds(n)})",
+                         projected_runs=two), fontsize=9)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=8,
+               ncol=min(5, len(v.optimizers) + 1), frameon=False)
     return fig
 
 
 def plot_attainment(df, problem=None, optimizers=None, percentiles=(25, 50, 75)):
-    """Median and quartile attainment surfaces of each optimizer (one panel each)."""
-    P = get_problem(problem if problem is not None else df["problem"].iloc[0])
-    df = df[df["problem"] == P.name]
-    optimizers = optimizers or list(dict.fromkeys(df["optimizer"]))
-    fig, axes = _figure(len(optimizers), width=3.6, height=3.4)
-    ref = P.ref_point[:2]
-    styles = {25: ":", 50: "-", 75: "--"}
-    for ax, name in zip(axes, optimizers):
-        sets = [objective_matrix(g, P)[:, :2] for _, g in df[df["optimizer"] == name].groupby("seed")]
-        for p, S in zip(percentiles, eaf(sets, percentiles)):
-            S = S[np.all(S < ref, axis=1)]
-            S = S[np.argsort(S[:, 0])]
-            xs = np.concatenate([[S[0, 0]], S[:, 0], [ref[0]]]) if len(S) else []
-            ys = np.concatenate([[ref[1]], S[:, 1], [S[-1, 1]]]) if len(S) else []
-            ax.step(xs, ys, where="post", ls=styles.get(p, "-"), color="C0", label=f"{p}%")
-        ax.set_xlim(0, ref[0])
-        ax.set_ylim(0, ref[1])
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel(_label(P, 0, True), fontsize=7)
-        ax.set_ylabel(_label(P, 1, True), fontsize=7)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(f"{P.name}: attainment surfaces over seeds")
+    """Attainment surfaces of each optimizer (one panel each, one row per pair of objectives):
+    the regions attained by at least 25/50/75% of the runs, darker where more runs attain."""
+    v = _View(df, problem, optimizers)
+    k = len(v.optimizers)
+    fig, axes = figure(k * len(v.pairs), width=3.3, height=3.0,
+                       ncols=k if len(v.pairs) > 1 else min(k, 4))
+    percentiles = sorted(percentiles)
+    dashes = {p: ":" if p < 50 else "-" if p == 50 else "--" for p in percentiles}
+    for i, pair in enumerate(v.pairs):
+        ref = v.ref[list(pair)]
+        for ax, name in zip(axes[i * k:(i + 1) * k], v.optimizers):
+            colour = v.styles[name]["color"]
+            v.reference(ax, pair, label=False)
+            for p, S in zip(percentiles, eaf(v.sets(name, pair), percentiles)):
+                V, _ = staircase(S, ref)
+                if len(V):
+                    a, b = pair
+                    ax.fill(v.axes[a](np.r_[V[:, 0], ref[0]]), v.axes[b](np.r_[V[:, 1], ref[1]]),
+                            color=colour, alpha=0.12, lw=0)
+                    v.draw(ax, V, pair, color=colour, lw=1.4 if p == 50 else 0.8, ls=dashes[p],
+                           label=f">= {p}% of runs")
+            v.setup(ax, pair, labels=False)
+            ax.set_title(name, fontsize=9, color=colour)
+            ax.set_xlabel(v.axes[pair[0]].label, fontsize=6.5)
+            ax.set_ylabel(v.axes[pair[1]].label, fontsize=6.5)
+    n = len(next(iter(v.runs.values())))
+    fig.suptitle(v.title(f"attainment surfaces over {_seeds(n)}: the region attained by at least "
+                         + "/".join(map(str, percentiles)) + "% of the runs, darker where more "
+                         "runs attain it"), fontsize=9)
+    axes[0].legend(fontsize=6.5, loc="upper left")
     return fig
 
 
 def plot_eafdiff(df, a: str, b: str, problem=None):
-    """EAF difference of optimizers a and b: red where a attains more often, blue where b does."""
+    """EAF difference of optimizers a and b: the fraction of a's runs minus the fraction of b's
+    runs attaining each region (red: a attains it more often, blue: b does), with both median
+    fronts for orientation."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.colors import Normalize
     from matplotlib.patches import Rectangle
-    P = get_problem(problem if problem is not None else df["problem"].iloc[0])
-    df = df[df["problem"] == P.name]
-
-    def sets(name):
-        g = df[df["optimizer"] == name]
-        if g.empty:
-            raise ValueError(f"optimizer: no results for {name!r}")
-        return [objective_matrix(r, P)[:, :2] for _, r in g.groupby("seed")]
-    D = eafdiff(sets(a), sets(b))
-    ref = P.ref_point[:2]
-    fig, (ax,) = _figure(width=5.5)
-    vmax = np.abs(D[:, 4]).max() if len(D) else 1.0
-    from matplotlib import colormaps
-    cmap = colormaps["RdBu_r"]
-    for x1, y1, x2, y2, d in D:
-        x2, y2 = min(x2, ref[0]), min(y2, ref[1])
-        if x2 <= x1 or y2 <= y1 or d == 0:
-            continue
-        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, color=cmap(0.5 + 0.5 * d / vmax), lw=0))
-    ax.set_xlim(0, ref[0])
-    ax.set_ylim(0, ref[1])
-    ax.set_xlabel(_label(P, 0, True))
-    ax.set_ylabel(_label(P, 1, True))
-    ax.set_title(f"{P.name}\nEAF({a}) - EAF({b}); red: {a} better, blue: {b} better", fontsize=8)
+    if a == b:
+        raise ValueError(f"optimizers: an EAF difference needs two different optimizers, got {a!r} twice")
+    v = _View(df, problem, [a, b])
+    n_a, n_b = len(v.runs[a]), len(v.runs[b])
+    if n_a != n_b:
+        raise ValueError(f"optimizers: an EAF difference needs as many runs of each; {a} has "
+                         f"{n_a}, {b} has {n_b}")
+    fig, axes = figure(len(v.pairs), width=5.8 if len(v.pairs) == 1 else 5.2, height=4.6, max_cols=3)
+    norm, coll = Normalize(-1, 1), None
+    for ax, pair in zip(axes, v.pairs):
+        ref = v.ref[list(pair)]
+        D = eafdiff(v.sets(a, pair), v.sets(b, pair))
+        rects, values = [], []
+        for x1, y1, x2, y2, d in D:
+            x2, y2 = min(x2, ref[0]), min(y2, ref[1])
+            if d == 0 or x2 <= x1 or y2 <= y1:
+                continue
+            (X1, X2), (Y1, Y2) = v.axes[pair[0]]([x1, x2]), v.axes[pair[1]]([y1, y2])
+            rects.append(Rectangle((min(X1, X2), min(Y1, Y2)), abs(X2 - X1), abs(Y2 - Y1)))
+            values.append(d / n_a)
+        coll = PatchCollection(rects, cmap="RdBu_r", norm=norm, lw=0)
+        coll.set_array(np.asarray(values))
+        ax.add_collection(coll)
+        for name, colour, ls in ((a, "k", "-"), (b, "0.45", "--")):
+            v.median_front(ax, name, pair, lw=0.9, color=colour, ls=ls)
+        v.setup(ax, pair)
+    cbar = fig.colorbar(coll, ax=axes, shrink=0.9)
+    cbar.set_label(f"EAF({a}) - EAF({b})\n(difference in the fraction of runs attaining a point)",
+                   fontsize=8)
+    cbar.ax.tick_params(labelsize=7)
+    fig.suptitle(v.title(f"EAF difference over {_seeds(n_a)} (lines: median fronts)\nred: {a} "
+                         f"attains a region more often, blue: {b} does"), fontsize=9)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=2,
+               frameon=False)
     return fig
 
 
-def save(fig, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    return path
+def plot_hv_curves(df, problem=None, curves=None, log_x: bool = False):
+    """Hypervolume vs evaluations: mean over seeds with a band of +- one standard error;
+    `log_x` puts the evaluations on a log scale (early progress visible)."""
+    P = get_problem(problem if problem is not None else df["problem"].iloc[0])
+    curves = hv_curves(df[df["problem"] == P.name]) if curves is None else curves
+    curves = curves[curves["problem"] == P.name]
+    styles = optimizer_styles(list(dict.fromkeys(curves["optimizer"])))
+    fig, (ax,) = figure(width=5.6, height=4.2)
+    for name, g in curves.groupby("optimizer", sort=False):
+        stats = g.groupby("n_evals")["hv"].agg(["mean", "std", "count"])
+        se = (stats["std"].fillna(0) / np.sqrt(stats["count"])).to_numpy()
+        x, m = stats.index.to_numpy(), stats["mean"].to_numpy()
+        st = styles[name]
+        ax.plot(x, m, label=name, lw=1.3, color=st["color"], marker=st["marker"], ms=4,
+                markevery=0.1)                    # evenly spaced on screen, also on a log axis
+        ax.fill_between(x, m - se, m + se, alpha=0.18, color=st["color"], lw=0)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel("evaluations" + (" (log scale)" if log_x else ""), fontsize=8)
+    ax.set_ylabel("hypervolume, higher is better", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.25, lw=0.5)
+    n = curves.groupby("optimizer")["seed"].nunique().min()
+    ax.set_title(f"{P.name}\nhypervolume of normalised objectives (reference point "
+                 f"{P.ref_point[0]:.1f})\nmean +- s.e. over {_seeds(n)}", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def plot_cd_diagram(ranks, cd: float, title: str = ""):
+    """Critical-difference diagram (Demšar 2006): mean ranks on an axis (1 = best, left), the CD
+    as a bar, and thick lines joining optimizers whose mean ranks differ by less than CD.
+
+    `ranks`: a pandas Series optimizer -> mean rank."""
+    from .leaderboard import cliques
+    ranks = ranks.sort_values(kind="stable")
+    names, r = list(ranks.index), ranks.to_numpy(dtype=float)
+    k = len(r)
+    lo, hi = 1, max(k, 2)
+    half = (k + 1) // 2
+    groups = cliques(r, cd)
+    row = 0.42
+    depth = 0.35 + 0.14 * len(groups)
+    fig, (ax,) = figure(width=7.0, height=1.5 + 0.32 * half + 0.16 * len(groups))
+    ax.set_axis_off()
+    ax.plot([lo, hi], [0, 0], color="k", lw=1)
+    for t in range(lo, hi + 1):
+        ax.plot([t, t], [0, 0.08], color="k", lw=1)
+        ax.text(t, 0.14, str(t), ha="center", va="bottom", fontsize=9)
+    ax.text((lo + hi) / 2, 0.62, "mean rank (1 = best)", ha="center", fontsize=8)
+    ax.plot([lo, lo + cd], [0.95, 0.95], color="k", lw=1.5)
+    for x in (lo, lo + cd):
+        ax.plot([x, x], [0.9, 1.0], color="k", lw=1.5)
+    ax.text(lo + cd / 2, 1.05, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=9)
+    left_x, right_x = lo - 0.15 * (hi - lo) - 0.3, hi + 0.15 * (hi - lo) + 0.3
+    for i, (name, x) in enumerate(zip(names, r)):
+        left = i < half
+        y = -depth - row * (i if left else k - 1 - i)
+        end = left_x if left else right_x
+        ax.plot([x, x, end], [0, y, y], color="k", lw=0.8)
+        ax.text(end + (-0.05 if left else 0.05), y, f"{name} ({x:.2f})", ha="right" if left else "left",
+                va="center", fontsize=9)
+    for c, (i, j) in enumerate(groups):
+        y = -0.2 - 0.14 * c
+        ax.plot([r[i] - 0.04, r[j] + 0.04], [y, y], color="k", lw=3.5, solid_capstyle="round")
+    ax.set_xlim(left_x - 0.3 * (hi - lo) - 1.2, right_x + 0.3 * (hi - lo) + 1.2)
+    ax.set_ylim(-depth - row * (half - 0.5), 1.35)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig

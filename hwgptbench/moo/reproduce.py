@@ -1,8 +1,10 @@
-"""The baseline study: every available HW-GPT-Bench baseline on the standard problems.
+"""The baseline study: every available HW-GPT-Bench baseline on the problems of a benchmark suite.
 
-Writes per-problem figures (Pareto fronts, HV curves, attainment surfaces, EAF difference of the
-best optimizer against random search), the tidy results, and a ranking table (final hypervolume
-mean +- standard error over seeds; IGD+ likewise) as markdown.
+Runs the suite's budget and seeds (or others, recorded as unofficial) on the problems of a split,
+and writes the tidy results (with the suite version and each problem's split), per-problem figures
+(median fronts, HV curves on a log evaluation axis, attainment surfaces, EAF difference of the best
+optimizer against random search), and a leaderboard per split (mean ranks, Friedman test,
+critical-difference diagram) as markdown.
 """
 from __future__ import annotations
 
@@ -14,42 +16,39 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .leaderboard import leaderboard, ranking_table
 from .optimizers import BASELINES
-from .problem import STANDARD_PROBLEMS, available_problems, get_problem
+from .problem import get_problem
+from .suite import SPLITS, get_suite
 
 __all__ = ["reproduce", "ranking_table"]
 
 START, END = "<!-- moo-reproduce:start -->", "<!-- moo-reproduce:end -->"
 
 
-def ranking_table(ind) -> str:
-    """Markdown: one row per optimizer, one column per problem, 'HV mean +- s.e. (rank)'."""
-    stats = ind.groupby(["problem", "optimizer"], sort=False)["hv"].agg(["mean", "sem", "count"])
-    problems = list(dict.fromkeys(ind["problem"]))
-    optimizers = list(dict.fromkeys(ind["optimizer"]))
-    lines = ["| optimizer | " + " | ".join(f"`{p}`" for p in problems) + " | mean rank |",
-             "|---|" + "---|" * (len(problems) + 1)]
-    ranks = {p: stats.loc[p]["mean"].rank(ascending=False) for p in problems}
-    for o in optimizers:
-        cells = []
-        for p in problems:
-            if (p, o) not in stats.index:
-                cells.append("not run")
-                continue
-            m, se = stats.loc[(p, o), "mean"], stats.loc[(p, o), "sem"]
-            cells.append(f"{m:.4f} +- {se:.4f} ({int(ranks[p][o])})")
-        mean_rank = np.mean([ranks[p][o] for p in problems if (p, o) in stats.index])
-        lines.append(f"| {o} | " + " | ".join(cells) + f" | {mean_rank:.2f} |")
-    return "\n".join(lines)
-
-
-def reproduce(out="runs/reproduce", budget=200, seeds=10, workers=None, benchmarks_md=None,
-              problems=None, optimizers=BASELINES, progress=True) -> str:
+def reproduce(out="runs/reproduce", budget=None, seeds=None, workers=None, benchmarks_md=None,
+              problems=None, optimizers=BASELINES, progress=True, split="all", suite=None) -> str:
+    """Run the baselines on a split ('dev', 'test' or 'all') of a suite version (default: the
+    newest); `budget` and `seeds` (a count or a list) default to the suite's; `problems` picks some
+    of the split's."""
     from . import plots, runner
-    out = Path(out)
-    names, missing = available_problems(problems or STANDARD_PROBLEMS)
+    S = get_suite(suite)
+    listed = S.problems(split)
+    if problems is not None:
+        unknown = [p for p in problems if p not in listed]
+        if unknown:
+            raise ValueError(f"problems: {unknown} not in split {split!r} of {S.version}; its "
+                             f"problems: {listed} (`hwgptbench run` takes any problem)")
+        listed = [p for p in listed if p in problems]
+    names, missing = S.available(listed)
     if not names:
-        raise ValueError(f"problems: none available now ({missing})")
+        raise ValueError(f"problems: none available in {S.version} now ({missing})")
+    for name in names:
+        S.check(name)
+    budget = S.budget if budget is None else budget
+    seeds = list(S.seeds) if seeds is None else (list(range(seeds)) if isinstance(seeds, (int, np.integer))
+                                                 else list(seeds))
+    out = Path(out)
     t0 = time.perf_counter()
     # MO-ASHA joins on problems with a training-fidelity axis (perplexity at several fidelities)
     multi = [n for n in names if get_problem(n).fidelities]
@@ -60,7 +59,9 @@ def reproduce(out="runs/reproduce", budget=200, seeds=10, workers=None, benchmar
                              progress=progress)
         df = extra if df is None else pd.concat([df, extra], ignore_index=True)
     wall = time.perf_counter() - t0
-    runner.write_results(df, out / "results.csv")
+    df.insert(0, "suite", S.version)
+    df.insert(1, "split", df["problem"].map(S.split_of))
+    results = runner.write_results(df, out / "results.csv")
     ind = runner.final_indicators(df)
     ind.to_csv(out / "final_indicators.csv", index=False)
     curves = runner.hv_curves(df)
@@ -70,27 +71,29 @@ def reproduce(out="runs/reproduce", budget=200, seeds=10, workers=None, benchmar
         d = df[df["problem"] == name]
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
         figures.append(plots.save(plots.plot_fronts(d, name), out / f"{stem}_fronts.png"))
-        figures.append(plots.save(plots.plot_hv_curves(d, name, curves), out / f"{stem}_hv.png"))
-        figures.append(plots.save(plots.plot_attainment(d, name), out / f"{stem}_attainment.png"))
+        figures.append(plots.save(plots.plot_hv_curves(d, name, curves, log_x=True), out / f"{stem}_hv.png"))
+        if len(seeds) > 1:
+            figures.append(plots.save(plots.plot_attainment(d, name), out / f"{stem}_attainment.png"))
         best = ind[ind["problem"] == name].groupby("optimizer")["hv"].mean().idxmax()
         if best != "rs" and "rs" in optimizers:
             figures.append(plots.save(plots.plot_eafdiff(d, best, "rs", name), out / f"{stem}_eafdiff.png"))
+    boards = [leaderboard(results, out, split=s) for s in SPLITS if (df["split"] == s).any()]
     igd = ind.dropna(subset=["igd_plus"])
+    official = S.is_official(budget, seeds)
     text = "\n".join([
         START,
         "## Multi-objective baselines (`hwgptbench reproduce`)",
         "",
-        f"Command: `hwgptbench reproduce --budget {budget} --seeds {seeds}"
+        f"Command: `hwgptbench reproduce"
+        + ("" if split == "all" else f" --split {split}")
+        + ("" if official else f" --budget {budget} --seeds {len(seeds)}")
         + (f" --workers {workers}" if workers else "") + "` "
-        f"({len(names)} problems x {len(optimizers)} optimizers x {seeds} seeds, {budget} evaluations "
-        f"each; {wall:.0f} s wall-clock for the runs on {platform.machine()} with "
+        f"(suite `{S.version}`, {len(names)} problems x {len(optimizers)} optimizers x {len(seeds)} "
+        f"seeds, {budget} evaluations each{'' if official else ': not the suite setting'}; "
+        f"{wall:.0f} s wall-clock for the runs on {platform.machine()} with "
         f"{workers or 'all'} worker processes).",
-        "Final hypervolume in normalised objective space (fixed bounds and reference point 1.1 shipped "
-        "in `hwgptbench/moo/problems.json`), mean +- standard error over seeds, rank in brackets "
-        "(1 = best):",
         "",
-        ranking_table(ind),
-        "",
+        *[b + "\n" for b in boards],
         "IGD+ against the shipped reference fronts (mean over seeds, lower is better):",
         "",
         _igd_table(igd) if len(igd) else "(no reference fronts shipped for these problems)",
@@ -100,7 +103,7 @@ def reproduce(out="runs/reproduce", budget=200, seeds=10, workers=None, benchmar
            "MO-ASHA runs only on problems with a training-fidelity axis (perplexity at several "
            "fidelities), and none is served yet."),
         "",
-        f"Figures: `{out}/` (" + ", ".join(p.name for p in figures[:4]) + ", ...).",
+        f"Figures: `{out}/` (" + ", ".join(p.name for p in figures[:4]) + ", ..., cd_diagram_*.png).",
         END,
     ])
     (out / "ranking.md").write_text(text + "\n")

@@ -230,7 +230,7 @@ def read_results(path) -> pd.DataFrame:
 def objective_matrix(df: pd.DataFrame, problem) -> np.ndarray:
     """Normalised objectives (n, n_obj) of result rows, in the problem's objective order."""
     P = get_problem(problem)
-    return df[[f"f:{o}" for o in P.objectives]].to_numpy(dtype=np.float64)
+    return df[[f"f:{o}" for o in P.objectives]].to_numpy(dtype=np.float64, copy=True)   # writable
 
 
 def final_indicators(df: pd.DataFrame, problems=None) -> pd.DataFrame:

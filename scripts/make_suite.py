@@ -1,0 +1,43 @@
+"""Publish a new benchmark-suite version: the problems, budget and seeds of an existing version,
+with every problem the package serves now pinned at its current bounds and reference point.
+
+    python scripts/make_suite.py hwgptbench-suite/2 [--from hwgptbench-suite/1]
+
+Run it after the surrogates or the problems' bounds change (`Suite.check` then refuses the old
+version) or when a listed problem becomes available. Published versions are never rewritten.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+
+from hwgptbench.moo.suite import SUITES_FILE, get_suite, parse_suite, pin, suite_versions
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("version", help="the new version string, e.g. hwgptbench-suite/2")
+    ap.add_argument("--from", dest="base", default=None, help="version to copy (default: newest)")
+    args = ap.parse_args(argv)
+    if args.version in suite_versions():
+        raise SystemExit(f"version {args.version!r} is published already; choose a new one")
+    base = get_suite(args.base)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    entry = {"budget": base.budget, "seeds": list(base.seeds),
+             "splits": {s: list(p) for s, p in base.splits.items()}, "split_rule": base.split_rule,
+             "made_by": f"scripts/make_suite.py from {base.version} on the problems.json of commit {commit}",
+             "pinned": pin(base.problems())}
+    parse_suite(args.version, entry)              # validate before writing
+    data = json.loads(SUITES_FILE.read_text())
+    data["suites"][args.version] = entry
+    tmp = SUITES_FILE.with_name(SUITES_FILE.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, SUITES_FILE)
+    print(f"{args.version}: pinned {list(entry['pinned'])}")
+
+
+if __name__ == "__main__":
+    main()
