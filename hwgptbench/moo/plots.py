@@ -15,7 +15,7 @@ import numpy as np
 from .indicators import eaf, eafdiff, nondominated
 from .plot_style import figure, objective_axes, optimizer_styles, pairs, save, staircase
 from .problem import get_problem
-from .runner import _final, hv_curves
+from .runner import final_rows, hv_curves
 
 __all__ = ["plot_fronts", "plot_hv_curves", "plot_attainment", "plot_eafdiff", "plot_cd_diagram",
            "save"]
@@ -44,7 +44,7 @@ class _View:
             g = df[df["optimizer"] == name]
             if g.empty:
                 raise ValueError(f"optimizer: no results for {name!r} on {P.name!r}")
-            self.runs[name] = [r[list(P.columns)].to_numpy(dtype=float)[_final(r, P)] * P.signs
+            self.runs[name] = [r[list(P.columns)].to_numpy(dtype=float)[final_rows(r, P)] * P.signs
                                for _, r in g.groupby("seed")]
         try:
             self.front = P.denormalise(P.reference_front)

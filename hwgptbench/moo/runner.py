@@ -27,7 +27,7 @@ from .termination import MaxEvals
 from .validation import check_bool, check_int
 
 __all__ = ["run", "tidy", "sweep", "write_results", "read_results", "objective_matrix", "final_indicators",
-           "hv_curves"]
+           "hv_curves", "final_rows"]
 
 
 def run(problem, optimizer: str, budget: int, seed: int = 0, optimizer_options=None,
@@ -240,7 +240,7 @@ def final_indicators(df: pd.DataFrame, problems=None) -> pd.DataFrame:
     rows, problems = [], _known(problems)
     for (prob, opt, seed), g in df.groupby(["problem", "optimizer", "seed"], sort=False):
         P = problems[prob] if prob in problems else problems.setdefault(prob, get_problem(prob))
-        F = objective_matrix(g, P)[_final(g, P)]
+        F = objective_matrix(g, P)[final_rows(g, P)]
         row = {"problem": prob, "optimizer": opt, "seed": seed, "n_evals": len(g),
                "hv": hypervolume(F, P.ref_point) if len(F) else 0.0}
         row["igd_plus"] = igd_plus(F, P.reference_front) if P.shipped and len(F) else np.nan
@@ -257,13 +257,13 @@ def hv_curves(df: pd.DataFrame, n_points: int = 50, problems=None) -> pd.DataFra
         n = len(g)
         at = np.unique(np.linspace(1, n, min(n_points, n)).round().astype(np.int64))
         F = objective_matrix(g, P)
-        F[~_final(g, P)] = P.ref_point              # lower-fidelity rows add no volume
+        F[~final_rows(g, P)] = P.ref_point              # lower-fidelity rows add no volume
         at, hv = hv_curve(F, P.ref_point, at)
         rows.append(pd.DataFrame({"problem": prob, "optimizer": opt, "seed": seed, "n_evals": at, "hv": hv}))
     return pd.concat(rows, ignore_index=True)
 
 
-def _final(g: pd.DataFrame, P) -> np.ndarray:
+def final_rows(g: pd.DataFrame, P) -> np.ndarray:
     """Rows evaluated at the final fidelity (all rows of single-fidelity runs)."""
     return at_final_fidelity(g["fidelity"] if "fidelity" in g else np.full(len(g), np.nan), P)
 
