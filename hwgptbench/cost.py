@@ -20,6 +20,9 @@ What is counted (and checked against torch in tests/test_cost.py):
       attn_i  = 2E + 3*64h_i + 4*64h_i    # x, ln1(x), qkv, rotated q and k, y and its contiguous copy
       mlp_i   = 3E + 2*r_i*E              # x, x+attn, ln2(x), fc output, GELU output
 
+  (attn_i grows with h_i alone and mlp_i with r_i alone, so max_i(block_i) is computed as
+  ``max(2E + 7*64*max_i h_i, 3E + 2E*max_i r_i)``: the same integers, without per-layer arrays.)
+
   ``B*T*(V + 2E)`` is the logits plus the residual stream and final-LayerNorm output alive while
   they are computed. Allocator rounding, SDPA workspaces and the CUDA context are not modelled;
   the estimate's error against measured GPU peaks is reported in benchmarks.md.
@@ -28,10 +31,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .space import as_archs, get_space
+from .space import get_space
 
-__all__ = ["VOCAB_SIZE", "VOCAB_PADDED", "BLOCK_SIZE", "HEAD_SIZE", "ROTARY_DIMS",
-           "DTYPE_BYTES", "params", "flops", "memory_mb", "exact_features", "features_of"]
+__all__ = ["VOCAB_SIZE", "VOCAB_PADDED", "BLOCK_SIZE", "HEAD_SIZE", "ROTARY_DIMS", "DTYPE_BYTES",
+           "EXACT_FEATURE_NAMES", "params", "flops", "memory_mb", "weights_mb", "exact_features"]
 
 VOCAB_SIZE = 50257       # GPT-2 BPE
 VOCAB_PADDED = 50304     # embedding rows (multiple of 64)
@@ -39,39 +42,41 @@ BLOCK_SIZE = 1024        # context length
 HEAD_SIZE = 64           # fixed head size
 ROTARY_DIMS = 32         # rotary embedding on the first half of each head
 DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
+EXACT_FEATURE_NAMES = ("params", "flops", "sum_mlp_ratio", "sum_heads", "mlp_width_sum", "attn_width_sum")
+
+# Every function takes architectures in any form `SearchSpace.features` accepts (a feature matrix,
+# Arch objects, ids, dicts) and checks them there, once: a FeatureMatrix passes straight through.
 
 
-def features_of(archs_or_X, space) -> np.ndarray:
-    """Accept a feature matrix or any architectures; return the feature matrix."""
+def _sums(X, space):
+    """(E, L, bias, sum of MLP ratios, sum of heads) as int64: params and FLOPs are linear in each
+    layer's (ratio, heads), so they depend on an architecture only through these."""
     sp = get_space(space)
-    if isinstance(archs_or_X, np.ndarray) and archs_or_X.dtype != object:
-        return sp.validate_features(archs_or_X)
-    return sp.encode(as_archs(archs_or_X, sp))
+    A, lm = np.asarray(sp.features(X)), sp.max_layers      # checked; a plain view slices fast
+    col = lambda j: A[:, j].astype(np.int64)  # noqa: E731  (compact dtypes widen here)
+    return (col(0), col(1), col(2), A[:, 3:3 + lm].sum(axis=1, dtype=np.int64),
+            A[:, 3 + lm:].sum(axis=1, dtype=np.int64))
 
 
-def _sums(X, space, validate: bool):
-    """(E, L, bias, sum of MLP ratios, sum of heads): params and FLOPs are linear in each layer's
-    (ratio, heads), so they depend on an architecture only through these."""
-    X = features_of(X, space) if validate else np.asarray(X, dtype=np.int64)
-    lm = get_space(space).max_layers
-    return X[:, 0], X[:, 1], X[:, 2], X[:, 3:3 + lm].sum(axis=1), X[:, 3 + lm:].sum(axis=1)
+def params(X, space) -> np.ndarray:
+    """Exact parameter count of each architecture (int64)."""
+    return _params(*_sums(X, space))
 
 
-def params(X, space, validate: bool = True) -> np.ndarray:
-    """Exact parameter count of each architecture (int64).
-
-    validate=False skips checking a feature matrix the caller has already validated (hot paths).
-    """
-    E, L, b, sr, sh = _sums(X, space, validate)
+def _params(E, L, b, sr, sh):
     a = HEAD_SIZE * sh                     # attention width summed over layers
     return (VOCAB_PADDED * E + 2 * E + 4 * E * L + 4 * a * E + 2 * E * E * sr
             + b * (3 * a + 2 * E * L + E * sr))
 
 
-def flops(X, space, batch: int = 1, seq: int = BLOCK_SIZE, validate: bool = True) -> np.ndarray:
+def flops(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarray:
     """Forward FLOPs (FlopCounterMode convention, see module docstring), int64."""
     batch, seq = _check_shape(batch, seq)
-    E, L, b, sr, sh = _sums(X, space, validate)
+    E, L, b, sr, sh = _sums(X, space)
+    return _flops(E, sr, sh, batch, seq)
+
+
+def _flops(E, sr, sh, batch, seq):
     a = HEAD_SIZE * sh
     # per token: qkv + proj (4aE), MLP (2 r E^2), scores + values (2 a T), LM head (E V)
     return 2 * batch * seq * (4 * a * E + 2 * E * E * sr + 2 * a * seq + E * VOCAB_PADDED)
@@ -81,15 +86,14 @@ def memory_mb(X, space, batch: int = 1, seq: int = BLOCK_SIZE, dtype: str = "bfl
     """Analytic inference memory estimate in MB (2**20 bytes); an estimate, not a measurement."""
     batch, seq = _check_shape(batch, seq)
     s = _dtype_bytes(dtype)
-    X = features_of(X, space)
-    lm = get_space(space).max_layers
-    E, R, H = X[:, 0], X[:, 3:3 + lm], X[:, 3 + lm:]
-    live = np.arange(lm)[None, :] < X[:, 1:2]
-    Ec = E[:, None]
-    a = HEAD_SIZE * H
-    block = np.maximum(2 * Ec + 7 * a, 3 * Ec + 2 * R * Ec)
-    block = np.max(np.where(live, block, 0), axis=1)
-    total = params(X, space, validate=False) + batch * seq * (VOCAB_PADDED + 2 * E + block)
+    sp = get_space(space)
+    F = sp.features(X)
+    A, lm = np.asarray(F), sp.max_layers
+    E = A[:, 0].astype(np.int64)
+    r_max = A[:, 3:3 + lm].max(axis=1).astype(np.int64)      # layers past depth are 0: never the max
+    h_max = A[:, 3 + lm:].max(axis=1).astype(np.int64)
+    block = np.maximum(2 * E + 7 * HEAD_SIZE * h_max, 3 * E + 2 * r_max * E)
+    total = params(F, sp) + batch * seq * (VOCAB_PADDED + 2 * E + block)
     return s * total.astype(np.float64) / 2 ** 20
 
 
@@ -97,15 +101,12 @@ def weights_mb(X, space, dtype: str = "bfloat16") -> np.ndarray:
     return _dtype_bytes(dtype) * params(X, space).astype(np.float64) / 2 ** 20
 
 
-def exact_features(X, space, batch: int = 1, seq: int = BLOCK_SIZE, validate: bool = True) -> np.ndarray:
+def exact_features(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarray:
     """Derived exact features for surrogates (EXACT_FEATURE_NAMES): params, FLOPs, per-layer sums."""
-    X = features_of(X, space) if validate else np.asarray(X, dtype=np.int64)
-    E, L, b, sr, sh = _sums(X, space, validate=False)
-    return np.column_stack([params(X, space, validate=False), flops(X, space, batch, seq, validate=False),
+    batch, seq = _check_shape(batch, seq)
+    E, L, b, sr, sh = _sums(X, space)
+    return np.column_stack([_params(E, L, b, sr, sh), _flops(E, sr, sh, batch, seq),
                             sr, sh, sr * E, sh * HEAD_SIZE]).astype(np.float64)
-
-
-EXACT_FEATURE_NAMES = ("params", "flops", "sum_mlp_ratio", "sum_heads", "mlp_width_sum", "attn_width_sum")
 
 
 def _dtype_bytes(dtype: str) -> int:
