@@ -16,7 +16,6 @@ calibrated interval, evaluating the saved trees in numpy. Fitting needs the ``fi
     ubjson.py     a reader of the UBJSON xgboost saves trees in
 """
 from .design import design_matrix, feature_names
-from .discover import Target, discover
 from .serve import Surrogate, SurrogateStore
 from .store import MANIFEST, SCHEMA_VERSION, SurrogateError
 
@@ -24,11 +23,12 @@ __all__ = ["SurrogateError", "Surrogate", "SurrogateStore", "design_matrix", "fe
            "discover", "MANIFEST", "SCHEMA_VERSION", "fit_all", "FitSettings", "quality_table"]
 
 _FIT = {"fit_all": "fit", "FitSettings": "fit", "fit_target": "fit", "holdout_mask": "fit",
-        "quality_table": "quality"}
+        "quality_table": "quality", "discover": "discover", "Target": "discover"}
 
 
 def __getattr__(name):
     # fitting needs xgboost and scipy (extra `fit`): imported on first use, never by serving
+    # (discovery needs only the core, but no query needs it either)
     if name in _FIT:
         import importlib
         try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 __all__ = ["SurrogateError", "MANIFEST", "SCHEMA_VERSION", "read_manifest", "read_verified",
@@ -89,6 +88,8 @@ def remove_stale(out_dir, spaces, keep: set[str]) -> None:
 
 
 def _atomic_write(path: Path, blob: bytes) -> None:
+    import tempfile                            # writing only: serving never pays for the import
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
     try:
