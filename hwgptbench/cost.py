@@ -49,18 +49,19 @@ EXACT_FEATURE_NAMES = ("params", "flops", "sum_mlp_ratio", "sum_heads", "mlp_wid
 
 
 def _sums(X, space):
-    """(E, L, bias, sum of MLP ratios, sum of heads) as int64: params and FLOPs are linear in each
-    layer's (ratio, heads), so they depend on an architecture only through these."""
+    """The checked rows as a plain array, the space's maximum depth, and (E, L, bias, sum of MLP
+    ratios, sum of heads) as int64: params and FLOPs are linear in each layer's (ratio, heads), so
+    they depend on an architecture only through these."""
     sp = get_space(space)
     A, lm = np.asarray(sp.features(X)), sp.max_layers      # checked; a plain view slices fast
     col = lambda j: A[:, j].astype(np.int64)  # noqa: E731  (compact dtypes widen here)
-    return (col(0), col(1), col(2), A[:, 3:3 + lm].sum(axis=1, dtype=np.int64),
-            A[:, 3 + lm:].sum(axis=1, dtype=np.int64))
+    return A, lm, (col(0), col(1), col(2), A[:, 3:3 + lm].sum(axis=1, dtype=np.int64),
+                   A[:, 3 + lm:].sum(axis=1, dtype=np.int64))
 
 
 def params(X, space) -> np.ndarray:
     """Exact parameter count of each architecture (int64)."""
-    return _params(*_sums(X, space))
+    return _params(*_sums(X, space)[2])
 
 
 def _params(E, L, b, sr, sh):
@@ -72,7 +73,7 @@ def _params(E, L, b, sr, sh):
 def flops(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarray:
     """Forward FLOPs (FlopCounterMode convention, see module docstring), int64."""
     batch, seq = _check_shape(batch, seq)
-    E, L, b, sr, sh = _sums(X, space)
+    E, L, b, sr, sh = _sums(X, space)[2]
     return _flops(E, sr, sh, batch, seq)
 
 
@@ -86,14 +87,12 @@ def memory_mb(X, space, batch: int = 1, seq: int = BLOCK_SIZE, dtype: str = "bfl
     """Analytic inference memory estimate in MB (2**20 bytes); an estimate, not a measurement."""
     batch, seq = _check_shape(batch, seq)
     s = _dtype_bytes(dtype)
-    sp = get_space(space)
-    F = sp.features(X)
-    A, lm = np.asarray(F), sp.max_layers
-    E = A[:, 0].astype(np.int64)
+    A, lm, sums = _sums(X, space)
+    E = sums[0]
     r_max = A[:, 3:3 + lm].max(axis=1).astype(np.int64)      # layers past depth are 0: never the max
     h_max = A[:, 3 + lm:].max(axis=1).astype(np.int64)
     block = np.maximum(2 * E + 7 * HEAD_SIZE * h_max, 3 * E + 2 * r_max * E)
-    total = params(F, sp) + batch * seq * (VOCAB_PADDED + 2 * E + block)
+    total = _params(*sums) + batch * seq * (VOCAB_PADDED + 2 * E + block)
     return s * total.astype(np.float64) / 2 ** 20
 
 
@@ -104,9 +103,12 @@ def weights_mb(X, space, dtype: str = "bfloat16") -> np.ndarray:
 def exact_features(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarray:
     """Derived exact features for surrogates (EXACT_FEATURE_NAMES): params, FLOPs, per-layer sums."""
     batch, seq = _check_shape(batch, seq)
-    E, L, b, sr, sh = _sums(X, space)
-    return np.column_stack([_params(E, L, b, sr, sh), _flops(E, sr, sh, batch, seq),
-                            sr, sh, sr * E, sh * HEAD_SIZE]).astype(np.float64)
+    E, L, b, sr, sh = _sums(X, space)[2]
+    out = np.empty((len(E), len(EXACT_FEATURE_NAMES)))
+    for j, v in enumerate((_params(E, L, b, sr, sh), _flops(E, sr, sh, batch, seq), sr, sh, sr * E,
+                           sh * HEAD_SIZE)):
+        out[:, j] = v
+    return out
 
 
 def _dtype_bytes(dtype: str) -> int:

@@ -30,6 +30,8 @@ def design_matrix(X, space, batch: int = 1, seq: int = cost.BLOCK_SIZE) -> np.nd
 def baseline_matrix(D: np.ndarray, n_raw: int) -> np.ndarray:
     """Inputs of the linear log baseline (BASELINE_INPUTS) from a design matrix whose first
     `n_raw` columns are the feature row."""
-    D = D.astype(np.float64)
-    return np.column_stack([np.ones(len(D)), np.log(D[:, n_raw]), np.log(D[:, n_raw + 1]),
-                            D[:, 1], D[:, 2]])
+    B = np.empty((len(D), len(BASELINE_INPUTS)))
+    B[:, 0] = 1.0
+    B[:, 1:3] = np.log(D[:, n_raw:n_raw + 2].astype(np.float64))
+    B[:, 3:5] = D[:, 1:3]
+    return B
