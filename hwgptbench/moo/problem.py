@@ -151,7 +151,7 @@ class Problem:
                               "front (IGD+) until scripts/make_reference_fronts.py is rerun",
                               UserWarning, stacklevel=3)
                 _SAMPLED_BOUNDS[key] = sample_bounds(self)
-            lower, upper = _SAMPLED_BOUNDS[key]
+            lower, upper = (b.copy() for b in _SAMPLED_BOUNDS[key])     # each problem its own
         if np.any(upper <= lower):
             raise ValueError(f"bounds of {self.name!r}: upper must exceed lower for every objective")
         return lower, upper
