@@ -1,7 +1,7 @@
 """hwgptbench: hardware-aware surrogate benchmark for GPT architecture search.
 
-The core (spaces, cost model, tables, surrogates, queries) needs only numpy, pandas, h5py,
-scikit-learn and xgboost; torch and the plotting/optimisation extras are imported lazily.
+The core (spaces, cost model, tables, every surrogate query) needs only numpy, pandas and h5py;
+fitting surrogates (xgboost, scipy), torch and the optimisation extras are imported lazily.
 """
 from .space import SPACES, Arch, SearchSpace, as_arch, as_archs, get_space
 

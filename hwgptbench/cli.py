@@ -10,22 +10,8 @@ import sys
 
 from . import cost
 from .files import LockedError
-from .space import SPACES, as_arch, get_space
-
-
-def parse_arch(text: str, space: str | None = None):
-    """An architecture from a string id, a JSON dict (HW-GPT-Bench keys) or '@file.json'."""
-    text = text.strip()
-    if text.startswith("@"):
-        with open(text[1:]) as f:
-            text = f.read().strip()
-    if text.startswith("{"):
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"arch: not valid JSON ({e})") from None
-        return as_arch(d, space)
-    return as_arch(text, space)
+from .query_cli import parse_arch
+from .space import SPACES, get_space
 
 
 def cmd_sample(args) -> int:

@@ -31,6 +31,7 @@ differs, on purpose:
 from __future__ import annotations
 
 from .benchmark import Benchmark
+from .columns import Column, resolve
 from .space import as_arch
 
 __all__ = ["HWGPT", "HWG_DEVICES", "HWG_METRICS"]
@@ -102,16 +103,16 @@ class HWGPT:
         out: dict = {}
         for m in wanted:
             if m in _DEVICE_METRICS:
-                have = [d for d in devices if f"{_DEVICE_METRICS[m]}@{d}" in cols]
+                have = [d for d in devices if str(Column(_DEVICE_METRICS[m], d)) in cols]
                 if not have:
                     if metric is None:
                         continue                      # 'all metrics': serve what exists
                     raise ValueError(f"metric: {m!r} is not available on {devices} "
                                      f"(devices with {m}: {self._devices_with(m)})")
-                vals = self._values([f"{_DEVICE_METRICS[m]}@{d}" for d in have])
+                vals = self._values([str(Column(_DEVICE_METRICS[m], d)) for d in have])
                 out[m] = dict(zip(have, vals))
             elif m == "perplexity":
-                col = _final_perplexity(cols)
+                col = resolve("perplexity", cols)          # or its last training fidelity
                 if col is None:
                     if metric is None:
                         continue
@@ -140,13 +141,5 @@ class HWGPT:
         return [float(v) for v in self.bench.evaluate([self._arch], columns, noise=self.noise, seed=seed)[0]]
 
     def _devices_with(self, m: str) -> list[str]:
-        return sorted(c.split("@", 1)[1] for c in self.bench.columns() if c.startswith(_DEVICE_METRICS[m] + "@"))
-
-
-def _final_perplexity(columns):
-    """`perplexity`, else the highest training fidelity `perplexity_f{p}` (p% of the steps)."""
-    if "perplexity" in columns:
-        return "perplexity"
-    fids = [(int(c[len("perplexity_f"):]), c) for c in columns
-            if c.startswith("perplexity_f") and c[len("perplexity_f"):].isdigit()]
-    return max(fids)[1] if fids else None
+        cols = map(Column.parse, self.bench.columns())
+        return sorted(c.device for c in cols if c.metric == _DEVICE_METRICS[m] and c.device and c.fidelity is None)

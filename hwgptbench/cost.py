@@ -20,6 +20,9 @@ What is counted (and checked against torch in tests/test_cost.py):
       attn_i  = 2E + 3*64h_i + 4*64h_i    # x, ln1(x), qkv, rotated q and k, y and its contiguous copy
       mlp_i   = 3E + 2*r_i*E              # x, x+attn, ln2(x), fc output, GELU output
 
+  (attn_i grows with h_i alone and mlp_i with r_i alone, so max_i(block_i) is computed as
+  ``max(2E + 7*64*max_i h_i, 3E + 2E*max_i r_i)``: the same integers, without per-layer arrays.)
+
   ``B*T*(V + 2E)`` is the logits plus the residual stream and final-LayerNorm output alive while
   they are computed. Allocator rounding, SDPA workspaces and the CUDA context are not modelled;
   the estimate's error against measured GPU peaks is reported in benchmarks.md.
@@ -40,10 +43,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .space import as_archs, get_space
+from .space import get_space
 
-__all__ = ["VOCAB_SIZE", "VOCAB_PADDED", "BLOCK_SIZE", "HEAD_SIZE", "ROTARY_DIMS",
-           "DTYPE_BYTES", "params", "flops", "memory_mb", "exact_features", "features_of",
+__all__ = ["VOCAB_SIZE", "VOCAB_PADDED", "BLOCK_SIZE", "HEAD_SIZE", "ROTARY_DIMS", "DTYPE_BYTES",
+           "EXACT_FEATURE_NAMES", "params", "flops", "memory_mb", "weights_mb", "exact_features",
            "decode_flops", "kv_cache_mb", "decode_memory_mb"]
 
 VOCAB_SIZE = 50257       # GPT-2 BPE
@@ -52,39 +55,42 @@ BLOCK_SIZE = 1024        # context length
 HEAD_SIZE = 64           # fixed head size
 ROTARY_DIMS = 32         # rotary embedding on the first half of each head
 DTYPE_BYTES = {"float32": 4, "fp32": 4, "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2}
+EXACT_FEATURE_NAMES = ("params", "flops", "sum_mlp_ratio", "sum_heads", "mlp_width_sum", "attn_width_sum")
+
+# Every function takes architectures in any form `SearchSpace.features` accepts (a feature matrix,
+# Arch objects, ids, dicts) and checks them there, once: a FeatureMatrix passes straight through.
 
 
-def features_of(archs_or_X, space) -> np.ndarray:
-    """Accept a feature matrix or any architectures; return the feature matrix."""
+def _sums(X, space):
+    """The checked rows as a plain array, the space's maximum depth, and (E, L, bias, sum of MLP
+    ratios, sum of heads) as int64: params and FLOPs are linear in each layer's (ratio, heads), so
+    they depend on an architecture only through these."""
     sp = get_space(space)
-    if isinstance(archs_or_X, np.ndarray) and archs_or_X.dtype != object:
-        return sp.validate_features(archs_or_X)
-    return sp.encode(as_archs(archs_or_X, sp))
+    A, lm = np.asarray(sp.features(X)), sp.max_layers      # checked; a plain view slices fast
+    col = lambda j: A[:, j].astype(np.int64)  # noqa: E731  (compact dtypes widen here)
+    return A, lm, (col(0), col(1), col(2), A[:, 3:3 + lm].sum(axis=1, dtype=np.int64),
+                   A[:, 3 + lm:].sum(axis=1, dtype=np.int64))
 
 
-def _sums(X, space, validate: bool):
-    """(E, L, bias, sum of MLP ratios, sum of heads): params and FLOPs are linear in each layer's
-    (ratio, heads), so they depend on an architecture only through these."""
-    X = features_of(X, space) if validate else np.asarray(X, dtype=np.int64)
-    lm = get_space(space).max_layers
-    return X[:, 0], X[:, 1], X[:, 2], X[:, 3:3 + lm].sum(axis=1), X[:, 3 + lm:].sum(axis=1)
+def params(X, space) -> np.ndarray:
+    """Exact parameter count of each architecture (int64)."""
+    return _params(*_sums(X, space)[2])
 
 
-def params(X, space, validate: bool = True) -> np.ndarray:
-    """Exact parameter count of each architecture (int64).
-
-    validate=False skips checking a feature matrix the caller has already validated (hot paths).
-    """
-    E, L, b, sr, sh = _sums(X, space, validate)
+def _params(E, L, b, sr, sh):
     a = HEAD_SIZE * sh                     # attention width summed over layers
     return (VOCAB_PADDED * E + 2 * E + 4 * E * L + 4 * a * E + 2 * E * E * sr
             + b * (3 * a + 2 * E * L + E * sr))
 
 
-def flops(X, space, batch: int = 1, seq: int = BLOCK_SIZE, validate: bool = True) -> np.ndarray:
+def flops(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarray:
     """Forward FLOPs (FlopCounterMode convention, see module docstring), int64."""
     batch, seq = _check_shape(batch, seq)
-    E, L, b, sr, sh = _sums(X, space, validate)
+    E, L, b, sr, sh = _sums(X, space)[2]
+    return _flops(E, sr, sh, batch, seq)
+
+
+def _flops(E, sr, sh, batch, seq):
     a = HEAD_SIZE * sh
     # per token: qkv + proj (4aE), MLP (2 r E^2), scores + values (2 a T), LM head (E V)
     return 2 * batch * seq * (4 * a * E + 2 * E * E * sr + 2 * a * seq + E * VOCAB_PADDED)
@@ -94,24 +100,21 @@ def memory_mb(X, space, batch: int = 1, seq: int = BLOCK_SIZE, dtype: str = "bfl
     """Analytic inference memory estimate in MB (2**20 bytes); an estimate, not a measurement."""
     batch, seq = _check_shape(batch, seq)
     s = _dtype_bytes(dtype)
-    X = features_of(X, space)
-    lm = get_space(space).max_layers
-    E, R, H = X[:, 0], X[:, 3:3 + lm], X[:, 3 + lm:]
-    live = np.arange(lm)[None, :] < X[:, 1:2]
-    Ec = E[:, None]
-    a = HEAD_SIZE * H
-    block = np.maximum(2 * Ec + 7 * a, 3 * Ec + 2 * R * Ec)
-    block = np.max(np.where(live, block, 0), axis=1)
-    total = params(X, space, validate=False) + batch * seq * (VOCAB_PADDED + 2 * E + block)
+    A, lm, sums = _sums(X, space)
+    E = sums[0]
+    r_max = A[:, 3:3 + lm].max(axis=1).astype(np.int64)      # layers past depth are 0: never the max
+    h_max = A[:, 3 + lm:].max(axis=1).astype(np.int64)
+    block = np.maximum(2 * E + 7 * HEAD_SIZE * h_max, 3 * E + 2 * r_max * E)
+    total = _params(*sums) + batch * seq * (VOCAB_PADDED + 2 * E + block)
     return s * total.astype(np.float64) / 2 ** 20
 
 
-def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1, validate: bool = True) -> np.ndarray:
+def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1) -> np.ndarray:
     """FLOPs of `steps` consecutive one-token decode steps, the first with `prefix_len` tokens
     cached (FlopCounterMode convention, see module docstring), int64."""
     _check_decode(prefix_len, steps)
     batch, _ = _check_shape(batch, prefix_len + steps)
-    E, L, b, sr, sh = _sums(X, space, validate)
+    E, L, b, sr, sh = _sums(X, space)[2]
     a = HEAD_SIZE * sh
     keys = steps * (prefix_len + 1) + steps * (steps - 1) // 2      # sum of P + 1 over the steps
     return 2 * batch * (steps * (4 * a * E + 2 * E * E * sr + E * VOCAB_PADDED) + 2 * a * keys)
@@ -120,7 +123,7 @@ def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1, validate
 def kv_cache_mb(X, space, batch: int, seq: int, dtype: str = "bfloat16") -> np.ndarray:
     """Bytes of a KV cache for `seq` positions in MB (2**20 bytes): keys and values of every layer."""
     batch, seq = _check_shape(batch, seq)
-    E, L, b, sr, sh = _sums(X, space, validate=True)
+    sh = _sums(X, space)[2][4]
     return _dtype_bytes(dtype) * (2 * batch * seq * HEAD_SIZE * sh).astype(np.float64) / 2 ** 20
 
 
@@ -134,15 +137,15 @@ def weights_mb(X, space, dtype: str = "bfloat16") -> np.ndarray:
     return _dtype_bytes(dtype) * params(X, space).astype(np.float64) / 2 ** 20
 
 
-def exact_features(X, space, batch: int = 1, seq: int = BLOCK_SIZE, validate: bool = True) -> np.ndarray:
+def exact_features(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarray:
     """Derived exact features for surrogates (EXACT_FEATURE_NAMES): params, FLOPs, per-layer sums."""
-    X = features_of(X, space) if validate else np.asarray(X, dtype=np.int64)
-    E, L, b, sr, sh = _sums(X, space, validate=False)
-    return np.column_stack([params(X, space, validate=False), flops(X, space, batch, seq, validate=False),
-                            sr, sh, sr * E, sh * HEAD_SIZE]).astype(np.float64)
-
-
-EXACT_FEATURE_NAMES = ("params", "flops", "sum_mlp_ratio", "sum_heads", "mlp_width_sum", "attn_width_sum")
+    batch, seq = _check_shape(batch, seq)
+    E, L, b, sr, sh = _sums(X, space)[2]
+    out = np.empty((len(E), len(EXACT_FEATURE_NAMES)))
+    for j, v in enumerate((_params(E, L, b, sr, sh), _flops(E, sr, sh, batch, seq), sr, sh, sr * E,
+                           sh * HEAD_SIZE)):
+        out[:, j] = v
+    return out
 
 
 def _dtype_bytes(dtype: str) -> int:

@@ -4,7 +4,23 @@ from __future__ import annotations
 import json
 import sys
 
-from .space import SPACES
+from .columns import Column
+from .space import SPACES, as_arch
+
+
+def parse_arch(text: str, space: str | None = None):
+    """An architecture from a string id, a JSON dict (HW-GPT-Bench keys) or '@file.json'."""
+    text = text.strip()
+    if text.startswith("@"):
+        with open(text[1:]) as f:
+            text = f.read().strip()
+    if text.startswith("{"):
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"arch: not valid JSON ({e})") from None
+        return as_arch(d, space)
+    return as_arch(text, space)
 
 
 def register(sub) -> None:
@@ -28,7 +44,7 @@ def register(sub) -> None:
     f.add_argument("--data", default=None, help="tables folder (default: the package's data/)")
     f.add_argument("--out", default=None, help="surrogates folder (default: the package's surrogates/)")
     f.add_argument("--spaces", default=None, help="comma-separated spaces to refit (default: all)")
-    f.add_argument("--nthread", type=int, default=1, help="xgboost threads (default 1)")
+    f.add_argument("--nthread", type=int, default=1, help="xgboost threads (default 1; needs the `fit` extra)")
     f.add_argument("--markdown", action="store_true", help="print the quality table as markdown")
     f.set_defaults(func=cmd_fit)
 
@@ -37,9 +53,19 @@ def _split(text):
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
+def _columns(text):
+    """--metrics: metric or column names, each checked as a column name."""
+    names = _split(text)
+    for n in names or ():
+        try:
+            Column.parse(n)
+        except ValueError as e:
+            raise ValueError(f"--metrics: {e}") from None
+    return names
+
+
 def cmd_query(args) -> int:
     from .benchmark import Benchmark
-    from .cli import parse_arch
 
     if any(a == "random" for a in args.arch) and len(args.arch) > 1:
         raise ValueError("arch: 'random' cannot be mixed with explicit architectures")
@@ -58,7 +84,7 @@ def cmd_query(args) -> int:
         info = {"devices": bench.devices(), "metrics": bench.metrics()}
         print(json.dumps(info, indent=2, default=str))
         return 0
-    df = bench.query(archs, metrics=_split(args.metrics), devices=_split(args.devices),
+    df = bench.query(archs, metrics=_columns(args.metrics), devices=_split(args.devices),
                      noise=args.noise, seed=args.seed, interval=args.interval)
     df.insert(0, "arch_id", [a.id for a in archs])
     if args.json:
@@ -78,7 +104,10 @@ def cmd_query(args) -> int:
 
 def cmd_fit(args) -> int:
     from .paths import data_dir, surrogates_dir
-    from .surrogates import FitSettings, fit_all, quality_table
+    try:
+        from .surrogates import FitSettings, fit_all, quality_table
+    except ImportError as e:                   # the `fit` extra is missing: say so, not a traceback
+        raise ValueError(str(e)) from None
 
     settings = FitSettings(nthread=args.nthread)
     spaces = _split(args.spaces)

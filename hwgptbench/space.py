@@ -14,10 +14,13 @@ from functools import cached_property
 
 import numpy as np
 
-__all__ = ["Arch", "SearchSpace", "SPACES", "get_space", "as_arch", "as_archs"]
+from .features import FeatureMatrix, check_dtype, check_matrix, encode_archs, encode_ids, is_checked
+
+__all__ = ["Arch", "SearchSpace", "FeatureMatrix", "SPACES", "get_space", "as_arch", "as_archs"]
 
 # Column layout of the feature row: E, L, bias, r_0..r_{Lmax-1}, h_0..h_{Lmax-1}; 0 past depth L.
 _GLOBAL_COLS = ("embed_dim", "n_layer", "bias")
+_SAMPLE_BLOCK = 1 << 17          # rows sampled at a time (bounded memory for 10^6-row samples)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,11 +34,11 @@ class SearchSpace:
     n_heads: tuple[int, ...]
     biases: tuple[bool, ...] = (True, False)
 
-    @property
+    @cached_property
     def max_layers(self) -> int:
         return max(self.n_layers)
 
-    @property
+    @cached_property
     def n_features(self) -> int:
         return len(_GLOBAL_COLS) + 2 * self.max_layers
 
@@ -66,67 +69,75 @@ class SearchSpace:
                          [min(self.n_heads)] * ln, False)
 
     # ---- sampling ---------------------------------------------------------------------------
-    def sample_features(self, n: int, seed=None) -> np.ndarray:
-        """n feature rows, each gene drawn uniformly from its choices (seeded)."""
+    def sample_features(self, n: int, seed=None, dtype=np.int64) -> np.ndarray:
+        """n feature rows, each gene drawn uniformly from its choices (seeded), as a plain writable
+        array of `dtype` (np.int16 holds every value: 8x less memory for very large samples).
+
+        Rows are drawn in blocks of 131,072 with one generator, so memory stays bounded; up to one
+        block, a draw is exactly what it always was (tests and shipped fronts depend on it).
+        """
         n = _check_count(n)
+        dtype = check_dtype(dtype, self)
         rng = np.random.default_rng(seed)
-        lm = self.max_layers
-        X = np.zeros((n, self.n_features), dtype=np.int64)
-        X[:, 0] = rng.choice(self.embed_dims, size=n)
-        X[:, 1] = rng.choice(self.n_layers, size=n)
-        X[:, 2] = rng.choice(np.array(self.biases, dtype=np.int64), size=n)
-        r = rng.choice(self.mlp_ratios, size=(n, lm))
-        h = rng.choice(self.n_heads, size=(n, lm))
-        live = np.arange(lm)[None, :] < X[:, 1:2]
-        X[:, 3:3 + lm] = np.where(live, r, 0)
-        X[:, 3 + lm:] = np.where(live, h, 0)
+        X = np.empty((n, self.n_features), dtype=dtype)
+        for start in range(0, n, _SAMPLE_BLOCK):
+            self._sample_block(rng, X[start:start + _SAMPLE_BLOCK])
         return X
+
+    def _sample_block(self, rng, out: np.ndarray) -> None:
+        m, lm, dt = len(out), self.max_layers, out.dtype
+        out[:, 0] = rng.choice(np.asarray(self.embed_dims, dt), size=m)
+        out[:, 1] = rng.choice(np.asarray(self.n_layers, dt), size=m)
+        out[:, 2] = rng.choice(np.asarray(self.biases, dt), size=m)
+        dead = np.arange(lm)[None, :] >= out[:, 1:2]
+        for off, choices in ((3, self.mlp_ratios), (3 + lm, self.n_heads)):
+            block = out[:, off:off + lm]
+            block[...] = rng.choice(np.asarray(choices, dt), size=(m, lm))
+            block[dead] = 0
 
     def sample(self, n: int = 1, seed=None) -> list[Arch]:
         return self.decode(self.sample_features(n, seed))
 
     # ---- feature rows -----------------------------------------------------------------------
+    def features(self, x) -> FeatureMatrix:
+        """The one check of architectures given to the cost model, a Benchmark or a surrogate.
+
+        `x`: a feature matrix (n, n_features) or one row, of any integer dtype (kept) or integral
+        floats; or one or many Arch objects, HW-GPT-Bench string ids or dicts. Returns a read-only
+        `FeatureMatrix` of this space; one that already is one is returned as it is.
+        """
+        if is_checked(x, self):
+            return x
+        if isinstance(x, np.ndarray) and x.dtype != object:
+            return FeatureMatrix._of(check_matrix(self, x), self)
+        if isinstance(x, (Arch, str, Mapping)):
+            x = [x]
+        if isinstance(x, (list, tuple)) and x:
+            if all(type(a) is Arch for a in x):
+                return FeatureMatrix._of(encode_archs(self, x), self)
+            if len(x) > 64 and all(type(a) is str for a in x):     # parsing in bulk pays off
+                X = encode_ids(self, x)
+                if X is not None:
+                    return FeatureMatrix._of(X, self)
+        return FeatureMatrix._of(encode_archs(self, as_archs(x, self)), self)
+
     def encode(self, archs: Iterable[Arch | str | Mapping]) -> np.ndarray:
-        """Feature matrix (n, n_features) of int64 for many architectures."""
-        archs = as_archs(archs, self)
-        X = np.zeros((len(archs), self.n_features), dtype=np.int64)
-        lm = self.max_layers
-        for row, a in zip(X, archs):
-            row[0], row[1], row[2] = a.embed_dim, a.n_layer, int(a.bias)
-            row[3:3 + a.n_layer] = a.mlp_ratio
-            row[3 + lm:3 + lm + a.n_layer] = a.n_head
-        return X
+        """Feature matrix (n, n_features) of int64 for many architectures (a plain writable copy)."""
+        return np.array(self.features(as_archs(archs, self)), dtype=np.int64)
 
     def validate_features(self, X) -> np.ndarray:
-        """Check a feature matrix against the space (vectorised); return it as int64 2-D."""
-        X = np.asarray(X)
-        if X.ndim == 1:
-            X = X[None, :]
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ValueError(f"features: expected shape (n, {self.n_features}) for space "
-                             f"{self.name!r}, got {X.shape}")
-        if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.bool_)):
-            if not np.all(np.isfinite(X)) or np.any(X != np.round(X)):
-                raise ValueError("features: entries must be integers")
-        X = X.astype(np.int64)
-        lm = self.max_layers
-        _check_in(X[:, 0], self.embed_dims, "embed_dim")
-        _check_in(X[:, 1], self.n_layers, "n_layer")
-        _check_in(X[:, 2], (0, 1), "bias")
-        live = np.arange(lm)[None, :] < X[:, 1:2]
-        for off, choices, name in ((3, self.mlp_ratios, "mlp_ratio"), (3 + lm, self.n_heads, "n_head")):
-            block = X[:, off:off + lm]
-            _check_in(block[live], choices, name)
-            if np.any(block[~live] != 0):
-                raise ValueError(f"{name}: entries past n_layer must be 0 in a feature row")
-        return X
+        """Check a feature matrix against the space; return it as a plain writable int64 copy
+        (for code that edits rows; `features` gives the read-only checked type)."""
+        if not isinstance(X, np.ndarray) or X.dtype == object:
+            X = np.asarray(X)
+        return np.array(self.features(X), dtype=np.int64)
 
     def decode(self, X) -> list[Arch]:
         """Architectures of a feature matrix (inverse of encode)."""
-        X = self.validate_features(X)
+        X = self.features(X if isinstance(X, np.ndarray) else np.asarray(X))
         lm = self.max_layers
-        return [Arch._trusted(self.name, int(x[0]), int(x[1]), tuple(x[3:3 + x[1]].tolist()),
-                              tuple(x[3 + lm:3 + lm + x[1]].tolist()), bool(x[2])) for x in X]
+        return [Arch._trusted(self.name, x[0], x[1], tuple(x[3:3 + x[1]]), tuple(x[3 + lm:3 + lm + x[1]]),
+                              bool(x[2])) for x in X.tolist()]
 
     # ---- local search -------------------------------------------------------------------------
     def neighbours(self, arch) -> list[Arch]:
@@ -340,12 +351,6 @@ def _check_int(v, field, choices) -> None:
     v = _as_int(v, field)
     if v not in choices:
         raise ValueError(f"{field}: {v} is not allowed; allowed: {list(choices)}")
-
-
-def _check_in(values: np.ndarray, choices, field) -> None:
-    bad = ~np.isin(values, np.asarray(choices))
-    if np.any(bad):
-        raise ValueError(f"{field}: {values[bad][0]} is not allowed; allowed: {list(choices)}")
 
 
 def _parse_bias(v, field="bias") -> bool:

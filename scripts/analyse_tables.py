@@ -24,11 +24,11 @@ def analyse(path: Path) -> dict:
     p = t.provenance["protocol"]
     med = np.nanmedian(lat, axis=1)
     cv = np.nanstd(lat, axis=1, ddof=1) / np.nanmean(lat, axis=1)
-    fl = cost.flops(cost.features_of(t.arch_ids, t.space), t.space, p["batch"], p["seq"])
+    fl = cost.flops(t.arch_ids, t.space, p["batch"], p["seq"])
     tau = kendalltau(med, fl).statistic if len(t) > 1 else float("nan")
     mem_err = float("nan")
     if t.sources.get("memory_MB") == "measured":
-        est = cost.memory_mb(cost.features_of(t.arch_ids, t.space), t.space, p["batch"], p["seq"], p["dtype"])
+        est = cost.memory_mb(t.arch_ids, t.space, p["batch"], p["seq"], p["dtype"])
         mem_err = float(np.nanmedian(np.abs(est / t.raw["memory_MB"][:, 0] - 1)))
     return {"mem_est_err": mem_err, "table": str(path), "space": t.space, "device": t.source, "rows": len(t),
             "repeats": lat.shape[1], "batch": p["batch"], "seq": p["seq"], "dtype": p["dtype"],

@@ -1,24 +1,49 @@
 #!/usr/bin/env python
-"""Query performance and prediction sanity, for benchmarks.md (not a test: timings vary by machine).
+"""Query performance, memory and prediction sanity, for benchmarks.md (not a test: timings vary
+by machine). Imports nothing beyond the core (numpy, pandas): no xgboost, scikit-learn or scipy.
 
 Measures, with the shipped (or $HWGPTBENCH_SURROGATES) surrogates:
   * `import hwgptbench` time in fresh interpreters (median of --import-runs);
-  * a 10,000-architecture query of every column of one device (feature matrix, Arch list, id list);
+  * a fresh process's first surrogate answer: interpreter start, import, Benchmark, one
+    single-architecture query of `latency_ms` (wall time of the whole process, median);
+  * a 10,000-architecture query of every column of one device (feature matrix, Arch list, ids);
   * the median single-architecture query (an Arch, and an id string);
-  * --sanity N random architectures per space (default 1,000,000), mean and noisy: no negative,
-    NaN or infinite prediction.
+  * --huge N random architectures per space (default 1,000,000) sampled as an int16 feature matrix
+    and queried (every column) in a fresh process: peak RSS, and no negative, NaN or infinite
+    prediction, mean or noisy.
 
-    OMP_NUM_THREADS=1 python scripts/bench_query.py [--space s] [--device cpu_xeon_2c] [--sanity 1000000]
+    OMP_NUM_THREADS=1 python scripts/bench_query.py [--space s] [--device cpu_xeon_2c] [--huge 1000000]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
+
+_HUGE = """
+import json, resource, sys, time
+import numpy as np
+from hwgptbench import Benchmark
+space, n = sys.argv[1], int(sys.argv[2])
+t0 = time.perf_counter()
+b = Benchmark(space)
+X = b.space.sample_features(n, seed=0, dtype=np.int16)
+df = b.query(X)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+seconds = time.perf_counter() - t0
+v = df.to_numpy(dtype=np.float64)
+del df
+w = b.evaluate(X, b.columns(), noise=True, seed=1)
+print(json.dumps({"space": space, "columns": len(b.columns()), "peak_MB": peak, "seconds": seconds,
+                  "min": float(min(v.min(), w.min())), "negative": int((v < 0).sum() + (w < 0).sum()),
+                  "nonfinite": int((~np.isfinite(v)).sum() + (~np.isfinite(w)).sum()),
+                  "fit_libraries": [m for m in ("xgboost", "sklearn", "scipy") if m in sys.modules]}))
+"""
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -30,11 +55,26 @@ def _median_ms(fn, repeats: int) -> float:
     return 1e3 * statistics.median(ts)
 
 
+def _fresh(code: str, *args) -> str:
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          check=True).stdout
+
+
 def import_time(runs: int) -> float:
     code = "import time; t = time.perf_counter(); import hwgptbench; print(time.perf_counter() - t)"
-    out = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                check=True).stdout) for _ in range(runs)]
-    return 1e3 * statistics.median(out)
+    return 1e3 * statistics.median(float(_fresh(code)) for _ in range(runs))
+
+
+def first_answer(arch_id: str, runs: int) -> float:
+    """Wall time of a whole fresh process that answers one surrogate query."""
+    code = (f"from hwgptbench import Benchmark; Benchmark({arch_id.split('-')[1]!r})"
+            f".query({arch_id!r}, metrics=['latency_ms'])")
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        _fresh(code)
+        ts.append(time.perf_counter() - t)
+    return 1e3 * statistics.median(ts)
 
 
 def main(argv=None) -> int:
@@ -45,12 +85,11 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--single-repeats", type=int, default=2000)
     p.add_argument("--import-runs", type=int, default=10)
-    p.add_argument("--sanity", type=int, default=1_000_000, help="random archs per space (0: skip)")
+    p.add_argument("--huge", type=int, default=1_000_000, help="random archs per space (0: skip)")
     args = p.parse_args(argv)
 
     t_import = import_time(args.import_runs)
     import numpy as np
-    import xgboost
 
     from hwgptbench import SPACES, Benchmark
 
@@ -61,6 +100,7 @@ def main(argv=None) -> int:
     X = b.space.sample_features(args.n, seed=0)
     archs = b.space.decode(X)
     ids = [a.id for a in archs]
+    t_first = first_answer(ids[0], args.import_runs) if device else float("nan")
     b.query(X[:100], metrics=cols)                                  # load the surrogates once
     rows = [
         ("feature matrix", _median_ms(lambda: b.query(X, metrics=cols), args.repeats)),
@@ -74,46 +114,31 @@ def main(argv=None) -> int:
     single_all = _median_ms(lambda: b.query(one), args.single_repeats)
     single_id = _median_ms(lambda: b.query(one_id, metrics=cols), args.single_repeats // 4)
 
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = None
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"## query performance ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {load}, python {platform.python_version()}, numpy {np.__version__}, "
-          f"xgboost {xgboost.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})")
+          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})")
     print(f"space {args.space}, device {device}, columns {cols}\n")
     print("| measurement | median |")
     print("|---|---:|")
     print(f"| `import hwgptbench` (fresh interpreter, {args.import_runs} runs) | {t_import:.1f} ms |")
+    print(f"| fresh process to its first surrogate answer ({args.import_runs} runs) | {t_first:.0f} ms |")
     for name, ms in rows:
         print(f"| {args.n:,}-arch query, {name} | {ms:.1f} ms |")
     print(f"| single-arch query (Arch), device columns | {single * 1e3:.0f} µs |")
     print(f"| single-arch query (Arch), all {len(b.columns())} columns | {single_all * 1e3:.0f} µs |")
     print(f"| single-arch query (id string), device columns | {single_id * 1e3:.0f} µs |")
 
-    if args.sanity:
-        print(f"\n## {args.sanity:,} random architectures per space: mean and noisy predictions\n")
-        print("| space | columns | min prediction | negative | NaN/inf | seconds |")
-        print("|---|---|---:|---:|---:|---:|")
+    if args.huge:
+        print(f"\n## {args.huge:,} random architectures per space (int16 feature matrix, every column; "
+              "fresh process each)\n")
+        print("| space | columns | peak RSS (query) | seconds | min prediction | negative | NaN/inf |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for space in sorted(SPACES):
-            bs = Benchmark(space)
-            c = bs.columns()
-            t0 = time.perf_counter()
-            lo, neg, bad = np.inf, 0, 0
-            chunk = 100_000
-            for k, start in enumerate(range(0, args.sanity, chunk)):
-                Xs = bs.space.sample_features(min(chunk, args.sanity - start), seed=1000 + k)
-                for noise in (False, True):
-                    try:
-                        v = bs.evaluate(Xs, c, noise=noise, seed=k)
-                    except RuntimeError as e:          # evaluate refuses to return bad values
-                        print(f"| {space} | {len(c)} | FAILED: {e} | | | |")
-                        return 1
-                    lo = min(lo, float(np.min(v)))
-                    neg += int(np.sum(v < 0))
-                    bad += int(np.sum(~np.isfinite(v)))
-            print(f"| {space} | {len(c)} | {lo:.4g} | {neg} | {bad} | {time.perf_counter() - t0:.1f} |")
-            if neg or bad:
+            r = json.loads(_fresh(_HUGE, space, str(args.huge)))
+            print(f"| {space} | {r['columns']} | {r['peak_MB']:.0f} MB | {r['seconds']:.1f} | {r['min']:.4g} | "
+                  f"{r['negative']} | {r['nonfinite']} |")
+            if r["negative"] or r["nonfinite"] or r["fit_libraries"]:
                 return 1
     return 0
 

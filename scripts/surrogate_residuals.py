@@ -12,6 +12,7 @@ import argparse
 import numpy as np
 
 from hwgptbench import Benchmark
+from hwgptbench.columns import Column
 from hwgptbench.paths import data_dir
 from hwgptbench.tables import read_table
 
@@ -25,7 +26,7 @@ print("| space | rows | median log(measured median / surrogate) per decile of me
 print("|---|---:|---|---:|")
 for space in args.spaces.split(","):
     path = data_dir() / space / f"{args.device}.h5"
-    col = f"{args.metric}@{args.device}"
+    col = str(Column(args.metric, args.device))
     b = Benchmark(space)
     if not path.exists() or col not in b.columns():
         continue

@@ -1,5 +1,6 @@
 """Benchmark: exact columns, query shapes and inputs, errors, noise seeding, lazy loading, CLI."""
 import json
+import os
 import subprocess
 import sys
 
@@ -9,7 +10,8 @@ import pytest
 from surrogate_fixtures import small_surrogates  # noqa: F401  (fixture)
 
 from hwgptbench import Benchmark, cost, get_space
-from hwgptbench.benchmark import EXACT_COLUMNS, _encode_archs, _encode_ids
+from hwgptbench.benchmark import EXACT_COLUMNS
+from hwgptbench.features import encode_archs, encode_ids
 from hwgptbench.cli import main as cli_main
 
 COL = "latency_ms@testdev"
@@ -45,19 +47,19 @@ def test_smallest_s_params_by_hand(tmp_path):
 def test_vectorised_encode_equals_space_encode(space):
     sp = get_space(space)
     archs = [sp.largest(), sp.smallest()] + sp.sample(500, seed=2)
-    assert np.array_equal(_encode_archs(archs, sp), sp.encode(archs))
+    assert np.array_equal(encode_archs(sp, archs), sp.encode(archs))
 
 
 @pytest.mark.parametrize("space", ["s", "m", "l"])
 def test_bulk_id_parsing_equals_arch_from_id(space):
     sp = get_space(space)
     archs = [sp.largest(), sp.smallest()] + sp.sample(300, seed=3)
-    assert np.array_equal(_encode_ids([a.id for a in archs], sp), sp.encode(archs))
+    assert np.array_equal(encode_ids(sp, [a.id for a in archs]), sp.encode(archs))
     good = sp.smallest().id
     for bad in (good.replace("-False", "-false"), good.replace(f"gpt-{space}-", "gpt-x-"),
                 good + "-4", " " + good, good.replace(f"-{sp.smallest().n_layer}-", f"-+{sp.smallest().n_layer}-", 1),
                 good.replace("-2-", "-5-", 1)):
-        assert _encode_ids([good, bad], sp) is None          # left to Arch.from_id and its errors
+        assert encode_ids(sp, [good, bad]) is None          # left to Arch.from_id and its errors
     b = Benchmark(space, surrogates="/nonexistent")
     with pytest.raises(ValueError, match="bias"):
         b.query([good, good.replace("-False", "-false")], metrics=["params"])
@@ -79,7 +81,7 @@ def test_query_shapes_and_equivalent_inputs(bench):
 
 
 def test_small_and_large_batches_agree(bench):
-    """Up to 64 rows the trees run in numpy, above in xgboost: same predictions."""
+    """Predictions do not depend on how many rows are asked at once."""
     archs = bench.sample(200, seed=4)
     big = bench.evaluate(archs, [COL])[:, 0]
     small = np.concatenate([bench.evaluate(archs[i:i + 50], [COL])[:, 0] for i in range(0, 200, 50)])
@@ -116,9 +118,9 @@ def test_bad_architectures_are_clear_errors(bench):
         bench.query(get_space("m").smallest())
     with pytest.raises(ValueError, match="features"):
         bench.query(np.zeros((2, 5), dtype=np.int64))
+    X = bench.space.sample_features(2, seed=0)
+    X[1, 3 + bench.space.max_layers] = 5
     with pytest.raises(ValueError, match="n_head"):
-        X = bench.space.sample_features(2, seed=0)
-        X[1, 3 + bench.space.max_layers] = 5
         bench.query(X)
     with pytest.raises(TypeError):
         bench.query(3.5)
@@ -168,6 +170,35 @@ def test_import_stays_light():
             "print([m for m in ('torch', 'pandas', 'xgboost', 'scipy', 'h5py') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_query_path_works_without_fit_libraries(bench):
+    """Serving needs numpy, pandas, h5py only: xgboost, scikit-learn and scipy are blocked."""
+    code = f"""
+import sys
+for m in ("xgboost", "sklearn", "scipy"):
+    sys.modules[m] = None                       # any import of these now fails
+import numpy as np
+from hwgptbench import Benchmark
+from hwgptbench.cli import main
+from hwgptbench.compat import HWGPT
+b = Benchmark("s", surrogates={str(bench._store.root)!r})
+X = b.space.sample_features(3000, seed=0)
+v = b.evaluate(X, b.columns(), noise=True, seed=1)
+df = b.query(X[:100], interval=True)
+one = b.query(b.sample(1, seed=2)[0], metrics=["latency_ms"])
+api = HWGPT("s", surrogates={str(bench._store.root)!r})
+api.sample_arch()
+assert main(["query", "random", "-n", "2"]) == 0
+assert main(["fit-surrogates", "--out", "/nonexistent"]) == 2          # a clear error, not a crash
+print("ok", v.shape, df.shape, sorted(one), sorted(api.query()),
+      [m for m in ("xgboost", "sklearn", "scipy") if sys.modules.get(m) is not None])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "HWGPTBENCH_SURROGATES": str(bench._store.root)})
+    assert out.returncode == 0, out.stderr
+    assert "ok (3000, 7) (100, 15)" in out.stdout and out.stdout.strip().endswith("[]"), out.stdout
+    assert "needs the 'fit' extra" in out.stderr
 
 
 def test_cli_query(bench, capsys, monkeypatch):

@@ -12,6 +12,7 @@ from hwgptbench.moo import indicators  # noqa: E402
 from hwgptbench.moo.encoding import Encoding  # noqa: E402
 from hwgptbench.moo.problem import (REGISTRY, STANDARD_PROBLEMS, Problem,  # noqa: E402
                                     available_problems, get_problem, shipped_problems)
+from hwgptbench.moo.problem import sample_bounds as _sample_bounds  # noqa: E402
 from hwgptbench.space import get_space  # noqa: E402
 
 from moo_fixtures import FidelityBench  # noqa: E402
@@ -44,6 +45,8 @@ def test_bad_objectives():
         Problem("s", "flops")
     with pytest.raises(ValueError, match="once"):
         Problem("s", "flops,-flops")
+    with pytest.raises(ValueError, match="objectives: column: '-params'"):
+        Problem("s", "--params,flops")
     with pytest.raises(ValueError, match="space"):
         get_problem("flops,params")
 
@@ -71,13 +74,24 @@ def test_front_checksum_is_verified():
         P.reference_front
 
 
-def test_unshipped_problem_uses_fixed_sample_bounds():
+def test_unshipped_problem_uses_fixed_sample_bounds(monkeypatch):
+    import hwgptbench.moo.problem as pm
+    monkeypatch.setattr(pm, "_SAMPLED_BOUNDS", {})
+    calls = []
+    monkeypatch.setattr(pm, "sample_bounds", lambda P: calls.append(P) or _sample_bounds(P))
+    P = Problem("s", "flops,memory_MB_analytic")                  # cheap: nothing computed yet
+    assert not calls
     with pytest.warns(UserWarning, match="no shipped bounds"):
-        P = Problem("s", "flops,memory_MB_analytic")
+        P.lower
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("error")                            # computed and warned once
         Q = Problem("s", "flops,memory_MB_analytic")
-    assert np.array_equal(P.lower, Q.lower) and np.array_equal(P.upper, Q.upper)   # not run-dependent
+        assert np.array_equal(P.lower, Q.lower) and np.array_equal(P.upper, Q.upper)
+    assert len(calls) == 1
+    # the range of the mean objectives over the fixed sample, recomputed here independently
+    sp = P.space
+    X = np.vstack([sp.sample_features(20_000, seed=0), sp.encode([sp.smallest(), sp.largest()])])
+    assert np.array_equal(P.lower, [cost.flops(X, "s").min(), cost.memory_mb(X, "s").min()])
     with pytest.raises(ValueError, match="no reference front"):
         P.reference_front
 
@@ -117,8 +131,7 @@ def test_mutate_one_changes_exactly_one_live_gene():
 
 
 def test_perplexity_means_the_last_fidelity():
-    with pytest.warns(UserWarning):
-        P = Problem("s", "perplexity,flops", benchmark=FidelityBench())
+    P = Problem("s", "perplexity,flops", benchmark=FidelityBench())
     assert P.columns == ("perplexity_f100", "flops")
     assert P.fidelities == (25, 50, 75, 100)
     X = P.space.sample_features(5, seed=0)
@@ -136,5 +149,6 @@ def test_stale_surrogates_warn(monkeypatch):
     reg = dict(pm._registry())
     reg["s:-params,flops"] = dict(reg["s:-params,flops"], surrogates_fingerprint="0" * 64)
     monkeypatch.setattr(pm, "_registry", lambda: reg)
+    P = Problem("s", "-params,flops")
     with pytest.warns(UserWarning, match="other surrogates"):
-        Problem("s", "-params,flops")
+        P.lower

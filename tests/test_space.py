@@ -172,3 +172,67 @@ def test_neighbours_differ_in_exactly_one_choice():
             diffs += sum(x != y for x, y in zip(a.mlp_ratio, b.mlp_ratio))
             diffs += sum(x != y for x, y in zip(a.n_head, b.n_head))
         assert diffs == 1
+
+
+# ---- FeatureMatrix: checked once ------------------------------------------------------------------------
+def test_sampling_keeps_its_values():
+    """sha256 of draws made by the code before blocks and dtypes existed (tests and shipped fronts
+    depend on them); a compact dtype draws the same values; beyond one block, still seeded."""
+    import hashlib
+
+    for space, n, seed, want in (
+            ("s", 100_000, 12345, "e0fb542d3246e93bd8fdbff05605029b30b6c7d8c4bdf64a46c5f63c43b2f809"),
+            ("l", 1000, 0, "433c6c1f423b2fd29ec9e7010db508461332923e7e6291c257ac483ba3819f4b"),
+            ("m", 20_000, 0, "bac60a611687047539456dfe47e612a3eb9d1a5b41ccbaf9a28ddcefcd128d04")):
+        sp = get_space(space)
+        X = sp.sample_features(n, seed=seed)
+        assert X.dtype == np.int64 and hashlib.sha256(X.tobytes()).hexdigest() == want
+        np.testing.assert_array_equal(sp.sample_features(n, seed=seed, dtype=np.int16), X)
+    sp = get_space("s")
+    big = sp.sample_features(300_000, seed=1, dtype=np.int16)
+    np.testing.assert_array_equal(big, sp.sample_features(300_000, seed=1))
+    sp.features(big)                                           # every block is valid
+    assert not np.array_equal(big[:1000], big[200_000:201_000])
+    with pytest.raises(ValueError, match="dtype"):
+        sp.sample_features(3, seed=0, dtype=np.int8)
+
+
+def test_features_is_the_one_check():
+    from hwgptbench.features import FeatureMatrix, is_checked
+
+    sp = get_space("m")
+    X = sp.sample_features(50, seed=2)
+    F = sp.features(X)
+    assert isinstance(F, FeatureMatrix) and F.space is sp and not F.flags.writeable
+    assert sp.features(F) is F                                 # nothing checked twice
+    for other in (sp.decode(X), [a.id for a in sp.decode(X)], [a.to_hwg_dict() for a in sp.decode(X)]):
+        np.testing.assert_array_equal(sp.features(other), X)
+    X[0, 0] = 7                                                # the caller's array is not ours
+    assert F[0, 0] != 7
+    with pytest.raises(ValueError):
+        F[0, 0] = 256                                          # read-only
+    assert is_checked(F[3:9], sp) and is_checked(F[F[:, 2] == 1], sp) and is_checked(F[[4, 1]], sp)
+    for not_rows in (F[:, 1:], F[:, ::-1], F.T, F + 0, F.copy(), np.asarray(F), F[0]):
+        assert not is_checked(not_rows, sp)
+    assert not is_checked(F, get_space("s"))
+    V = sp.validate_features(F)                                # a plain writable int64 copy
+    np.testing.assert_array_equal(V, F)
+    assert type(V) is np.ndarray and V.flags.writeable and V.dtype == np.int64
+
+
+def test_query_checks_each_row_once_and_compact_rows_give_the_same_answers(monkeypatch, tmp_path):
+    import hwgptbench.benchmark as bm
+    import hwgptbench.features as fm
+    from hwgptbench import Benchmark, cost
+
+    calls = []
+    real = fm.check_matrix
+    monkeypatch.setattr(fm, "check_matrix", lambda sp, X: calls.append(len(X)) or real(sp, X))
+    monkeypatch.setattr("hwgptbench.space.check_matrix", fm.check_matrix)
+    monkeypatch.setattr(bm, "_CHUNK", 1000)
+    b = Benchmark("l", surrogates=tmp_path)                    # exact columns only
+    X = b.space.sample_features(2500, seed=4)
+    v = b.evaluate(X.astype(np.int16), b.columns())
+    assert calls == [1000, 1000, 500]                          # one check per row, chunk by chunk
+    np.testing.assert_array_equal(v, b.evaluate(X, b.columns()))
+    assert np.array_equal(v[:, 0], cost.params(X, "l"))       # int16 rows widen before the products

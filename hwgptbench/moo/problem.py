@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import warnings
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..benchmark import Benchmark
+from ..columns import Column, fidelities, resolve
 from ..space import get_space
 from .encoding import Encoding
 
@@ -30,6 +30,9 @@ REGISTRY = _HERE / "problems.json"
 FRONTS_DIR = _HERE / "fronts"
 REF_POINT_MARGIN = 0.1        # reference point = upper bound + 10% of the range, i.e. 1.1 normalised
 _FALLBACK_SAMPLE = 20_000     # size of the fixed random sample used for bounds of unshipped problems
+# Bounds of unshipped problems, computed once per process: (name, benchmark type, surrogates
+# fingerprint) -> (lower, upper). A cache of a pure function of its key (tests may clear it).
+_SAMPLED_BOUNDS: dict = {}
 
 # The problem list of `hwgptbench reproduce`. Exact-objective problems use -params (capacity) as a
 # stand-in for quality until perplexity exists; the others run once their columns are served.
@@ -55,7 +58,10 @@ def parse_objectives(objectives) -> tuple[str, ...]:
         raise ValueError(f"objectives: a multi-objective problem needs >= 2 objectives, got {list(objs)}")
     if any(not o or o == "-" for o in objs):
         raise ValueError(f"objectives: empty name in {list(objs)}")
-    cols = [o.lstrip("-") for o in objs]
+    try:                                       # one optional '-' (maximise), then a column name
+        cols = [str(Column.parse(o[1:] if o.startswith("-") else o)) for o in objs]
+    except ValueError as e:
+        raise ValueError(f"objectives: {e}") from None
     if len(set(cols)) != len(cols):
         raise ValueError(f"objectives: each column may appear once, got {list(objs)}")
     return objs
@@ -85,7 +91,9 @@ class Problem:
     """Space + objectives (minimised), with fixed normalisation bounds and reference point.
 
     ``problem(X)`` returns normalised objectives of feature rows X; ``problem.raw(X)`` the signed
-    column values (maximised columns negated) in their units.
+    column values (maximised columns negated) in their units. Constructing one only resolves its
+    columns; the bounds and the reference front are read (or, for a problem without shipped
+    bounds, computed once per process) when first used.
     """
 
     def __init__(self, space, objectives, noise: bool = False, benchmark=None):
@@ -95,35 +103,58 @@ class Problem:
         self.noise = bool(noise)
         self.benchmark = benchmark if benchmark is not None else Benchmark(self.space)
         available = self.benchmark.columns()
-        self.columns = tuple(_resolve(o.lstrip("-"), available) for o in self.objectives)
-        missing = [c for c in self.columns if c not in available]
+        wanted = [o.lstrip("-") for o in self.objectives]
+        resolved = [resolve(c, available) for c in wanted]
+        missing = [c for c, r in zip(wanted, resolved) if r is None]
         if missing:
             hint = (" (perplexity comes from the supernet tables, which do not exist yet)"
-                    if any(c.startswith("perplexity") for c in missing) else "")
+                    if any(Column.parse(c).metric == "perplexity" for c in missing) else "")
             raise ValueError(f"objectives: column(s) {missing} not available for space "
                              f"{self.space.name!r}{hint}; available: {available}")
+        self.columns = tuple(resolved)
         self.encoding = Encoding(self.space)
         self.name = f"{self.space.name}:{','.join(self.objectives)}"
-        entry = _registry().get(self.name)
-        self.shipped = entry is not None
+
+    @cached_property
+    def _front_entry(self) -> dict | None:
+        """This problem's entry in the shipped registry (None: not shipped)."""
+        return _registry().get(self.name)
+
+    @property
+    def shipped(self) -> bool:
+        return self._front_entry is not None
+
+    @property
+    def lower(self) -> np.ndarray:
+        return self._bounds[0]
+
+    @property
+    def upper(self) -> np.ndarray:
+        return self._bounds[1]
+
+    @cached_property
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        entry = self._front_entry
         if entry is not None:
-            self.lower = np.array(entry["lower"], dtype=np.float64)
-            self.upper = np.array(entry["upper"], dtype=np.float64)
-            self._front_entry = entry
+            lower = np.array(entry["lower"], dtype=np.float64)
+            upper = np.array(entry["upper"], dtype=np.float64)
             made_with = entry.get("surrogates_fingerprint")
             if made_with is not None and made_with != self.surrogates_fingerprint():
                 warnings.warn(f"problem {self.name!r}: its shipped bounds and reference front were "
                               "computed with other surrogates than the ones served now; rerun "
-                              "scripts/make_reference_fronts.py", UserWarning, stacklevel=2)
+                              "scripts/make_reference_fronts.py", UserWarning, stacklevel=3)
         else:
-            warnings.warn(f"problem {self.name!r} has no shipped bounds: using the range over a "
-                          f"fixed seeded sample of {_FALLBACK_SAMPLE} architectures; no reference "
-                          "front (IGD+) until scripts/make_reference_fronts.py is rerun",
-                          UserWarning, stacklevel=2)
-            self.lower, self.upper = sample_bounds(self)
-            self._front_entry = None
-        if np.any(self.upper <= self.lower):
+            key = (self.name, type(self.benchmark).__qualname__, self.surrogates_fingerprint())
+            if key not in _SAMPLED_BOUNDS:
+                warnings.warn(f"problem {self.name!r} has no shipped bounds: using the range over a "
+                              f"fixed seeded sample of {_FALLBACK_SAMPLE} architectures; no reference "
+                              "front (IGD+) until scripts/make_reference_fronts.py is rerun",
+                              UserWarning, stacklevel=3)
+                _SAMPLED_BOUNDS[key] = sample_bounds(self)
+            lower, upper = (b.copy() for b in _SAMPLED_BOUNDS[key])     # each problem its own
+        if np.any(upper <= lower):
             raise ValueError(f"bounds of {self.name!r}: upper must exceed lower for every objective")
+        return lower, upper
 
     def surrogates_fingerprint(self):
         """sha256 of what the benchmark says about this problem's surrogate columns (None when
@@ -146,17 +177,13 @@ class Problem:
 
     @cached_property
     def fidelities(self) -> tuple[int, ...]:
-        """Training fidelities (percent) at which the problem can be evaluated: those of the
-        ``{metric}_f{p}`` columns served for each fidelity objective; () without a fidelity axis
-        (then only the full evaluation exists)."""
+        """Training fidelities (percent) at which the problem can be evaluated: those served for
+        every objective with a fidelity axis (``perplexity`` -> ``perplexity_f{p}``); () without
+        one (then only the full evaluation exists)."""
         available = self.benchmark.columns()
-        sets = []
-        for c in self.columns:
-            m = re.fullmatch(r"(.+)_f(\d+)", c)
-            if m:
-                sets.append({int(re.fullmatch(rf"{re.escape(m[1])}_f(\d+)", a)[1]) for a in available
-                             if re.fullmatch(rf"{re.escape(m[1])}_f(\d+)", a)})
-        return tuple(sorted(set.intersection(*sets))) if sets else ()
+        axes = [set(fidelities(c, available)) for c in self.columns]
+        axes = [a for a in axes if a]
+        return tuple(sorted(set.intersection(*axes))) if axes else ()
 
     def _columns_at(self, fidelity):
         if fidelity is None:
@@ -164,8 +191,8 @@ class Problem:
         if fidelity not in self.fidelities:
             raise ValueError(f"fidelity: {fidelity!r} not available for {self.name!r}; "
                              f"allowed: {list(self.fidelities)}")
-        return [re.sub(r"_f\d+$", f"_f{fidelity}", c) if re.search(r"_f\d+$", c) else c
-                for c in self.columns]
+        available = self.benchmark.columns()
+        return [str(Column.parse(c).at(fidelity)) if fidelities(c, available) else c for c in self.columns]
 
     def raw(self, X, seed=None, fidelity=None) -> np.ndarray:
         """Signed objective values (n, n_obj), minimised, in the columns' units (at a training
@@ -204,20 +231,12 @@ class Problem:
         return f"Problem({self.name!r})"
 
 
-def _resolve(column: str, available) -> str:
-    """`perplexity` means the final one: the last training fidelity `perplexity_f{p}` if no plain
-    `perplexity` column is served (as in the HW-GPT-Bench facade)."""
-    if column == "perplexity":
-        from ..compat import _final_perplexity
-        return _final_perplexity(available) or column
-    return column
-
-
 def sample_bounds(problem: Problem, n: int = _FALLBACK_SAMPLE, seed: int = 0):
-    """Range of the objectives over a fixed seeded sample plus the extreme architectures."""
+    """Range of the mean objectives (never noisy draws) over a fixed seeded sample plus the
+    extreme architectures."""
     sp = problem.space
     X = np.vstack([sp.sample_features(n, seed=seed), sp.encode([sp.smallest(), sp.largest()])])
-    R = problem.raw(X)
+    R = problem.benchmark.evaluate(X, list(problem.columns)) * problem.signs
     return R.min(axis=0), R.max(axis=0)
 
 
@@ -227,8 +246,8 @@ def available_problems(names=STANDARD_PROBLEMS) -> tuple[list[str], dict[str, st
     for name in names:
         space, objectives = name.split(":", 1)
         b = benchmarks[space] if space in benchmarks else benchmarks.setdefault(space, Benchmark(space))
-        cols = [_resolve(o.strip().lstrip("-"), b.columns()) for o in objectives.split(",")]
-        absent = [c for c in cols if c not in b.columns()]
+        absent = [c for c in (o.strip().lstrip("-") for o in objectives.split(","))
+                  if resolve(c, b.columns()) is None]
         if absent:
             missing[name] = f"column(s) {absent} not available yet"
         else:

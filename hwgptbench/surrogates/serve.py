@@ -1,0 +1,124 @@
+"""Serving: load fitted surrogates (checksum-verified, lazily, once) and predict with numpy alone.
+
+A surrogate predicts in log space, ``mu(x) = baseline(x) + trees(x)``, so every prediction is
+positive. ``noise=True`` draws a plausible single measurement ``exp(mu + s(x) * eps)`` (``s`` from
+the noise trees, ``eps`` from the stored empirical quantiles); the interval for a new measurement
+is `interval` below, the one formula fitting calibrates and serving applies.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..columns import fidelity_aliases
+from .design import DERIVED, baseline_matrix
+from .store import SCHEMA_VERSION, SurrogateError, read_manifest, read_verified
+from .trees import TreeEnsemble
+
+__all__ = ["Surrogate", "SurrogateStore", "interval", "total_scale"]
+
+
+def total_scale(s, tau):
+    """Log-scale spread of a new measurement: its own noise `s(x)` and the model's error `tau`."""
+    return np.sqrt(np.square(s) + tau ** 2)
+
+
+def interval(mu, s, tau: float, q_lo: float, q_hi: float):
+    """``exp(mu + q * sqrt(s^2 + tau^2))`` at the calibrated quantiles (q_lo, q_hi)."""
+    sc = total_scale(s, tau)
+    return np.exp(mu + q_lo * sc), np.exp(mu + q_hi * sc)
+
+
+class Surrogate:
+    """One fitted surrogate: mean, interval and seeded noisy draws for a design matrix."""
+
+    def __init__(self, entry: dict, root: Path):
+        self.entry = entry
+        self.column = entry["column"]
+        self.n_raw = len(entry["inputs"]) - len(DERIVED)
+        blobs = {k: read_verified(root, f) for k, f in entry["files"].items()}
+        with np.load(io.BytesIO(blobs["npz"]), allow_pickle=False) as z:
+            self.coef = z["baseline_coef"]
+            self.levels = z["levels"]
+            self.eps_q = z["noise_quantiles"]
+            self.noise_base = float(z["noise_base"])
+            self.q_lo, self.q_hi, self.tau = (float(v) for v in z["interval"])
+            self.stochastic = bool(z["stochastic"])
+        self.trees = TreeEnsemble.from_ubj(blobs["ubj"], f"{self.column} mean model")
+        self.noise_trees = None
+        if self.stochastic:
+            if "noise_ubj" not in blobs:
+                raise SurrogateError(f"{self.column}: manifest lists no noise model file")
+            self.noise_trees = TreeEnsemble.from_ubj(blobs["noise_ubj"], f"{self.column} noise model")
+
+    def log_mean(self, D: np.ndarray) -> np.ndarray:
+        return self.trees.predict(D, baseline_matrix(D, self.n_raw) @ self.coef)
+
+    def log_noise_scale(self, D: np.ndarray) -> np.ndarray:
+        if not self.stochastic:
+            return np.full(len(D), -np.inf)
+        return self.noise_trees.predict(D, np.full(len(D), self.noise_base))
+
+    def predict(self, D, noise: bool = False, rng=None) -> np.ndarray:
+        mu = self.log_mean(D)
+        if noise and self.stochastic:
+            u = rng.random(len(D))
+            mu = mu + np.exp(self.log_noise_scale(D)) * np.interp(u, self.levels, self.eps_q)
+        return np.exp(mu)
+
+    def interval(self, D) -> tuple[np.ndarray, np.ndarray]:
+        return interval(self.log_mean(D), np.exp(self.log_noise_scale(D)), self.tau, self.q_lo, self.q_hi)
+
+
+class SurrogateStore:
+    """The surrogates of one folder: the manifest is read on first use, each model file is read,
+    checksum-verified and parsed once, when first needed. No state is shared between stores."""
+
+    def __init__(self, root=None):
+        self._root = Path(root) if root is not None else None
+        self._manifest = None
+        self._entries: dict[str, dict] = {}
+        self._models: dict[str, Surrogate] = {}
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            from ..paths import surrogates_dir
+            self._root = surrogates_dir()
+        return self._root
+
+    @property
+    def manifest(self) -> dict:
+        if self._manifest is None:
+            m = read_manifest(self.root)
+            if m is None:
+                m = {"schema_version": SCHEMA_VERSION, "surrogates": {}, "unavailable": [], "missing": True}
+            self._manifest = m
+        return self._manifest
+
+    def entries(self, space: str) -> dict[str, dict]:
+        """column -> manifest entry for one space, with the alias rule of `hwgptbench.columns`:
+        a metric served at several training fidelities also answers to its bare name."""
+        if space not in self._entries:
+            out = {e["column"]: e for e in self.manifest["surrogates"].values() if e["space"] == space}
+            for bare, last in fidelity_aliases(out).items():
+                out[bare] = {**out[last], "column": bare, "metric": bare, "alias_of": last}
+            self._entries[space] = out
+        return self._entries[space]
+
+    def unavailable(self, space: str) -> list[dict]:
+        return [u for u in self.manifest.get("unavailable", []) if u["space"] == space]
+
+    def get(self, space: str, column: str) -> Surrogate:
+        key = f"{space}:{column}"
+        if key not in self._models:
+            entries = self.entries(space)
+            if column not in entries:
+                raise ValueError(f"columns: no surrogate for {column!r} in space {space!r}; "
+                                 f"available: {sorted(entries)}")
+            alias = entries[column].get("alias_of")
+            self._models[key] = (self.get(space, alias) if alias
+                                 else Surrogate(entries[column], self.root))
+        return self._models[key]
