@@ -33,6 +33,7 @@ def measure(args) -> int:
     import torch
 
     from hwgptbench.profiling.load import LoadProbe
+    from hwgptbench.profiling.measure import measure_decode_cpu
     from hwgptbench.profiling.profiling_set import profiling_set
     from hwgptbench.profiling.rounds import sentinel_arch
     from hwgptbench.profiling.run import build_model, weight_pool
@@ -77,9 +78,13 @@ def measure(args) -> int:
                     t = time.perf_counter()
                     model(idx)
                     ts.append((time.perf_counter() - t) * 1e3)
+            # decode: an untimed prefill of T tokens then G timed steps, twice (the first right after
+            # the forwards above, the second after another prefill)
+            dec = measure_decode_cpu(model, 1, args.decode_prefill, args.decode_tokens, warmup=0, repeats=2,
+                                     seed=int(j))["decode_ms"].tolist() if args.decode_tokens else []
             del model
             load = probe.stop()
-            visits.append([j, r, t0, build_s, load["load1"], load["others_busy"], *ts])
+            visits.append([j, r, t0, build_s, load["load1"], load["others_busy"], *ts, *dec])
         print(f"round {r + 1}/{args.rounds} done after {time.time() - t_start:.0f} s", flush=True)
     time_sentinel()
     out = Path(args.out)
@@ -87,7 +92,8 @@ def measure(args) -> int:
     meta = {"space": args.space, "start": args.start, "n": args.n, "rounds": args.rounds, "reps": args.reps,
             "seq": args.seq, "threads": 1, "affinity": sorted(probe.mine), "sentinel": sentinel_arch(args.space).id,
             "arch_ids": [a.id for a in archs], "seconds": time.time() - t_start,
-            "visit_columns": ["arch", "round", "t", "build_s", "load1", "others_busy", "ms..."]}
+            "decode": {"prefill": args.decode_prefill, "tokens": args.decode_tokens, "repeats": 2 if args.decode_tokens else 0},
+            "visit_columns": ["arch", "round", "t", "build_s", "load1", "others_busy", "ms x reps", "decode ms x 2"]}
     np.savez(out, visits=np.array(visits, dtype=np.float64), sentinel=np.array(sent_rows, dtype=np.float64),
              meta=np.array(json.dumps(meta)))
     print(out)
@@ -99,12 +105,22 @@ def _agreement(a, b):
     return float(kendalltau(a, b)[0]), float(np.median(np.abs(np.log(a / b))))
 
 
+def _halves(V, x, n, half, r):
+    """Each arch's median of x over rounds [0, r) and over [half, half + r): two independent estimates."""
+    out = []
+    for rs in (range(0, r), range(half, half + r)):
+        m = np.isin(V[:, 1], list(rs))
+        out.append(np.array([np.median(x[m & (V[:, 0] == j)]) for j in range(n)]))
+    return out
+
+
 def analyse(args) -> int:
     z = np.load(args.file, allow_pickle=False)
     meta = json.loads(str(z["meta"]))
     V, S = z["visits"], z["sentinel"]
     n, rounds, reps = meta["n"], meta["rounds"], meta["reps"]
     ms = V[:, 6:6 + reps]
+    dec = V[:, 6 + reps:]
     # sentinel level at each visit: the median of its repeats, interpolated in time, over its overall median
     s_level = np.median(S[:, 1:], axis=1)
     level = np.interp(V[:, 2], S[:, 0], s_level) / np.median(s_level)
@@ -113,30 +129,33 @@ def analyse(args) -> int:
              f"sentinel {meta['sentinel']} CV {np.std(s_level) / np.mean(s_level):.1%} "
              f"(range {s_level.min():.1f}-{s_level.max():.1f} ms); load1 median {np.median(V[:, 4]):.2f}, "
              f"other cores busy median {np.nanmedian(V[:, 5]):.0%}", "",
+             "Prefill latency: agreement between two disjoint sets of rounds (each arch's median)", "",
              "| rounds per half | repeats per visit | tau | median abs log ratio | tau (sentinel-corrected) | "
              "median abs log ratio (corrected) |", "|---:|---:|---:|---:|---:|---:|"]
     for r in range(1, half + 1):
         for k in range(1, reps + 1):
-            est = {}
-            for corr in (False, True):
-                x = ms[:, :k] / (level[:, None] if corr else 1.0)
-                halves = []
-                for rs in (range(0, r), range(half, half + r)):
-                    m = np.isin(V[:, 1], list(rs))
-                    med = np.full(n, np.nan)
-                    for j in range(n):
-                        med[j] = np.median(x[m & (V[:, 0] == j)])
-                    halves.append(med)
-                est[corr] = _agreement(*halves)
-            lines.append(f"| {r} | {k} | {est[False][0]:.3f} | {est[False][1]:.2%} | {est[True][0]:.3f} | "
-                         f"{est[True][1]:.2%} |")
-    # within-visit noise: the repeats of one visit
+            raw = _agreement(*_halves(V, ms[:, :k], n, half, r))
+            cor = _agreement(*_halves(V, ms[:, :k] / level[:, None], n, half, r))
+            lines.append(f"| {r} | {k} | {raw[0]:.3f} | {raw[1]:.2%} | {cor[0]:.3f} | {cor[1]:.2%} |")
+    if dec.shape[1]:
+        lines += ["", f"Decode ms/token (B1, T{meta['decode']['prefill']}, G{meta['decode']['tokens']}): "
+                      "first timed pass after the forwards / second pass", "",
+                  "| rounds per half | pass | tau | median abs log ratio |", "|---:|---|---:|---:|"]
+        for r in range(1, half + 1):
+            for name, x in (("first", dec[:, :1]), ("second", dec[:, 1:2]), ("both", dec)):
+                t, lr = _agreement(*_halves(V, x, n, half, r))
+                lines.append(f"| {r} | {name} | {t:.3f} | {lr:.2%} |")
+        dcv = np.abs(np.log(dec[:, 0] / dec[:, 1]))
+        lines.append(f"\nfirst vs second decode pass of one visit: median abs log ratio {np.median(dcv):.2%}")
     cv = np.std(ms, axis=1, ddof=1) / np.mean(ms, axis=1)
-    lines += ["", f"within-visit CV of the {reps} repeats: median {np.median(cv):.1%}, p90 {np.percentile(cv, 90):.1%}"]
-    # between-visit spread of one arch (rounds), raw and corrected
+    lines += ["", f"within-visit CV of the {reps} forward repeats: median {np.median(cv):.1%}, "
+                  f"p90 {np.percentile(cv, 90):.1%}"]
     per = [np.median(ms[V[:, 0] == j], axis=1) for j in range(n)]
     bv = np.median([np.std(p, ddof=1) / np.mean(p) for p in per])
     lines.append(f"between-visit CV of one arch's visit medians: median {bv:.1%}")
+    first = np.array([np.median(ms[(V[:, 0] == j)][:, 0]) for j in range(n)])
+    rest = np.array([np.median(ms[(V[:, 0] == j)][:, 1:]) for j in range(n)])
+    lines.append(f"first timed forward of a visit vs the others: median ratio {np.median(first / rest):.3f}")
     print("\n".join(lines))
     return 0
 
@@ -153,6 +172,8 @@ def main(argv=None) -> int:
     m.add_argument("--seq", type=int, default=256)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--sentinel-every", type=int, default=10)
+    m.add_argument("--decode-prefill", type=int, default=128)
+    m.add_argument("--decode-tokens", type=int, default=16, help="0: no decode")
     m.add_argument("--out", required=True)
     m.set_defaults(func=measure)
     a = sub.add_parser("analyse")

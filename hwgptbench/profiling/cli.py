@@ -8,7 +8,7 @@ from ..space import SPACES
 
 _OVERRIDES = ("batch", "seq", "dtype", "warmup", "repeats", "threads", "energy_window_s", "energy_windows",
               "decode_batch", "decode_prefill", "decode_tokens", "decode_repeats", "rounds", "block",
-              "sentinel_every")
+              "sentinel_every", "decode_warmup")
 
 
 def register(sub) -> None:
@@ -32,6 +32,7 @@ def register(sub) -> None:
                             ("energy-windows", int, "energy windows per architecture"),
                             ("decode-batch", int, "decode batch"), ("decode-prefill", int, "decode prefill tokens T"),
                             ("decode-tokens", int, "timed decode steps G"), ("decode-repeats", int, "decode repeats"),
+                            ("decode-warmup", int, "untimed prefill + decode passes before them"),
                             ("rounds", int, "protocol 2: visits per architecture"),
                             ("block", int, "protocol 2: architectures per block"),
                             ("sentinel-every", int, "protocol 2: visits between sentinel visits")):

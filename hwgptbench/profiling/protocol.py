@@ -35,7 +35,8 @@ class Protocol:
     decode_batch: int | None = None       # decode: B sequences ...
     decode_prefill: int | None = None     # ... a prefill of T tokens (untimed) ...
     decode_tokens: int | None = None      # ... then G timed greedy steps; decode_ms = ms per step
-    decode_repeats: int | None = None     # timed repeats (after one warm-up) per architecture
+    decode_repeats: int | None = None     # timed repeats per architecture (per visit in protocol 2) ...
+    decode_warmup: int = 1                # ... after this many untimed prefill + decode passes
     decode_first: int | None = None       # decode only on profiling-set positions below this (None: all)
     version: int = 1                      # 1: an architecture's repeats back to back; 2: rounds (rounds.py)
     rounds: int | None = None             # v2: visits per architecture, in rounds over a block ...
@@ -70,6 +71,7 @@ class Protocol:
                 raise ValueError(f"decode_prefill + decode_tokens: at most the context {cost.BLOCK_SIZE}, got "
                                  f"{self.decode_prefill} + {self.decode_tokens}")
         _int("decode_first", self.decode_first, 0, allow_none=True)
+        _int("decode_warmup", self.decode_warmup, 0)
         if self.version not in (1, 2):
             raise ValueError(f"version: {self.version!r} not allowed; allowed: [1, 2]")
         if self.version == 2:
@@ -95,7 +97,9 @@ def default_protocol(backend: str, version: int = 1) -> Protocol:
         return Protocol("cuda", batch=8, seq=1024, dtype="bfloat16", warmup=5, repeats=10,
                         energy_window_s=0.5, energy_windows=3)
     if version == 2:
-        return Protocol("cpu", batch=1, seq=256, dtype="float32", warmup=1, repeats=2, threads=1,
-                        decode_batch=1, decode_prefill=128, decode_tokens=16, decode_repeats=1,
-                        version=2, rounds=3, block=50, sentinel_every=10)
+        # chosen from the experiments in benchmarks.md ("CPU protocol v2"): what buys agreement is
+        # visits spread over minutes (the median of 3 rejects a bad visit), not repeats within one
+        return Protocol("cpu", batch=1, seq=256, dtype="float32", warmup=1, repeats=1, threads=1,
+                        decode_batch=1, decode_prefill=128, decode_tokens=16, decode_repeats=1, decode_warmup=0,
+                        version=2, rounds=3, block=100, sentinel_every=20)
     return Protocol("cpu", batch=1, seq=256, dtype="float32", warmup=1, repeats=5, threads=os.cpu_count())

@@ -242,7 +242,7 @@ class Profiler:
         if proto.decode_first is not None and i >= proto.decode_first:
             return {"decode_ms": [np.nan], **({"decode_memory_MB": [np.nan]} if proto.backend == "cuda" else {})}
         fn = measure_decode_cuda if proto.backend == "cuda" else measure_decode_cpu
-        d = fn(model, proto.decode_batch, proto.decode_prefill, proto.decode_tokens, warmup=1,
+        d = fn(model, proto.decode_batch, proto.decode_prefill, proto.decode_tokens, warmup=proto.decode_warmup,
                repeats=proto.decode_repeats, seed=i)
         return {k: d[k] for k in ("decode_ms", "decode_memory_MB") if k in d}
 
