@@ -16,6 +16,7 @@ from . import cost
 from .columns import Column
 from .space import Arch, get_space
 from .surrogates import SurrogateStore, design_matrix
+from .validation import check_bool, check_seed, check_str_list
 
 __all__ = ["Benchmark", "EXACT_COLUMNS"]
 
@@ -97,7 +98,7 @@ class Benchmark:
         With `noise`, surrogate columns are seeded draws of a single measurement (exact columns
         stay exact); each column's draws depend only on (seed, column), not on the other columns.
         """
-        return self._evaluate(archs, list(columns), noise, seed)[0]
+        return self._evaluate(archs, check_str_list(columns, "columns", allow_empty=True), noise, seed)[0]
 
     def query(self, archs, metrics=None, devices=None, noise: bool = False, seed=None,
               interval: bool = False):
@@ -124,6 +125,8 @@ class Benchmark:
     def _evaluate(self, archs, columns, noise, seed, interval=False):
         """(values, names): the columns, then with `interval` each surrogate column's bounds,
         evaluated in row chunks, each checked once by `SearchSpace.features`."""
+        noise, interval = check_bool(noise, "noise"), check_bool(interval, "interval")
+        seed = check_seed(seed)
         self._check_columns(columns)
         models = {c: self._store.get(self.space.name, c) for c in columns if c not in EXACT_COLUMNS}
         names = list(columns)
@@ -168,7 +171,7 @@ class Benchmark:
         entries = self._entries()
         all_devices = sorted({e["device"] for e in entries.values() if e.get("device")})
         if devices is not None:
-            devices = [devices] if isinstance(devices, str) else list(devices)
+            devices = check_str_list(devices, "devices")
             unknown = [d for d in devices if d not in all_devices]
             if unknown:
                 raise ValueError(f"devices: unknown {unknown} for space {self.space.name!r}; "
@@ -177,7 +180,7 @@ class Benchmark:
         on = lambda col: col.device is None or devices is None or col.device in devices  # noqa: E731
         if metrics is None:
             return [c for c, col in names.items() if on(col)]
-        metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+        metrics = check_str_list(metrics, "metrics")
         out = []
         for m in metrics:
             if m in names:                                          # a full column name
@@ -229,6 +232,8 @@ def _column_rng(seed, column: str) -> np.random.Generator:
     """A generator for one column: the same (seed, column) gives the same draws."""
     import hashlib
 
+    if isinstance(seed, np.random.SeedSequence):
+        seed = np.random.default_rng(seed)
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(2 ** 63))
     key = int(hashlib.sha256(column.encode()).hexdigest()[:15], 16)

@@ -30,9 +30,12 @@ differs, on purpose:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .benchmark import Benchmark
 from .columns import Column, resolve
 from .space import as_arch
+from .validation import check_bool, check_seed
 
 __all__ = ["HWGPT", "HWG_DEVICES", "HWG_METRICS"]
 
@@ -49,16 +52,16 @@ class HWGPT:
 
     def __init__(self, search_space: str = "s", use_supernet_surrogate: bool = False,
                  base_path=None, noise: bool = False, seed=None, surrogates=None):
-        if use_supernet_surrogate:
+        if check_bool(use_supernet_surrogate, "use_supernet_surrogate"):
             raise ValueError("use_supernet_surrogate: True is not supported by hwgptbench.compat "
                              "(it evaluates HW-GPT-Bench's own supernet checkpoint); use False")
         import numpy as np
 
-        self.search_space_name = search_space
+        self.noise = check_bool(noise, "noise")
+        self._rng = np.random.default_rng(check_seed(seed))
         self.bench = Benchmark(search_space, surrogates=surrogates)
         self.search_space = self.bench.space
-        self.noise = bool(noise)
-        self._rng = np.random.default_rng(seed)
+        self.search_space_name = self.search_space.name
         self.config = None
         self._arch = None
         self.base_path = base_path            # accepted for compatibility; data ship in the package
@@ -80,8 +83,11 @@ class HWGPT:
         return dict(self.config)
 
     def set_arch(self, config: dict) -> None:
-        self._arch = as_arch(config, self.bench.space)
-        self.config = dict(config)
+        """Make `config` (an HWG dict, id string or Arch) the current architecture; a config that
+        is refused leaves the previous one (arch and config both) in place."""
+        arch = as_arch(config, self.bench.space)
+        new = dict(config) if isinstance(config, Mapping) else arch.to_hwg_dict()
+        self._arch, self.config = arch, new
 
     # ---- queries ----------------------------------------------------------------------------------
     def query(self, metric: str | None = None, device: str | None = None, predictor=None,
@@ -92,6 +98,9 @@ class HWGPT:
         if self._arch is None:
             raise ValueError("Please set arch config before querying (set_arch or sample_arch)")
         metric = metric if metric is not None else hw_metric
+        for field, v in (("metric", metric), ("device", device)):
+            if v is not None and not isinstance(v, str):
+                raise TypeError(f"{field}: expected a str or None, got {v!r} ({type(v).__name__})")
         if metric is not None and metric not in HWG_METRICS:
             raise ValueError(f"metric: unknown {metric!r}; allowed: {list(HWG_METRICS)}")
         if device is not None and device not in self.devices:

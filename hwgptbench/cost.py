@@ -44,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from .space import get_space
+from .validation import check_int
 
 __all__ = ["VOCAB_SIZE", "VOCAB_PADDED", "BLOCK_SIZE", "HEAD_SIZE", "ROTARY_DIMS", "DTYPE_BYTES",
            "EXACT_FEATURE_NAMES", "params", "flops", "memory_mb", "weights_mb", "exact_features",
@@ -84,7 +85,8 @@ def _params(E, L, b, sr, sh):
 
 
 def flops(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarray:
-    """Forward FLOPs (FlopCounterMode convention, see module docstring), int64."""
+    """Forward FLOPs (FlopCounterMode convention, see module docstring), int64, exact: a batch
+    whose count would not fit int64 is refused (ValueError naming the largest allowed batch)."""
     batch, seq = _check_shape(batch, seq)
     E, L, b, sr, sh = _sums(X, space)[2]
     return _flops(E, sr, sh, batch, seq)
@@ -93,7 +95,32 @@ def flops(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarray:
 def _flops(E, sr, sh, batch, seq):
     a = HEAD_SIZE * sh
     # per token: qkv + proj (4aE), MLP (2 r E^2), scores + values (2 a T), LM head (E V)
-    return 2 * batch * seq * (4 * a * E + 2 * E * E * sr + 2 * a * seq + E * VOCAB_PADDED)
+    per_token = 4 * a * E + 2 * E * E * sr + 2 * a * seq + E * VOCAB_PADDED
+    _check_exact(lambda B: 2 * B * seq * _top(per_token), batch, seq, "forward FLOPs")
+    return 2 * batch * seq * per_token
+
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _top(v) -> int:
+    """The largest entry as an exact Python int (0 for no rows)."""
+    return int(v.max()) if len(v) else 0
+
+
+def _check_exact(total_at, batch: int, seq: int, what: str) -> None:
+    """Refuse a batch whose int64 arithmetic would overflow (silently wrapping into negative or
+    zero counts). `total_at(B)`: the largest result over the rows at batch B, exact (Python int),
+    non-decreasing in B."""
+    if total_at(batch) <= _INT64_MAX:
+        return
+    lo, hi = 0, batch                     # the largest batch that still fits, by bisection
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if total_at(mid) <= _INT64_MAX else (lo, mid - 1)
+    raise ValueError(f"batch: {batch} (at seq {seq}) gives {what} of {float(total_at(batch)):.4g} for these "
+                     f"architectures, beyond the exact int64 range ({float(_INT64_MAX):.4g}); "
+                     f"allowed: batch <= {lo} at seq {seq}")
 
 
 def memory_mb(X, space, batch: int = 1, seq: int = BLOCK_SIZE, dtype: str = "bfloat16") -> np.ndarray:
@@ -105,7 +132,9 @@ def memory_mb(X, space, batch: int = 1, seq: int = BLOCK_SIZE, dtype: str = "bfl
     r_max = A[:, 3:3 + lm].max(axis=1).astype(np.int64)      # layers past depth are 0: never the max
     h_max = A[:, 3 + lm:].max(axis=1).astype(np.int64)
     block = np.maximum(2 * E + 7 * HEAD_SIZE * h_max, 3 * E + 2 * r_max * E)
-    total = _params(*sums) + batch * seq * (VOCAB_PADDED + 2 * E + block)
+    weights, act = _params(*sums), VOCAB_PADDED + 2 * E + block
+    _check_exact(lambda B: _top(weights) + B * seq * _top(act), batch, seq, "memory elements")
+    total = weights + batch * seq * act
     return s * total.astype(np.float64) / 2 ** 20
 
 
@@ -117,13 +146,16 @@ def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1) -> np.nd
     E, L, b, sr, sh = _sums(X, space)[2]
     a = HEAD_SIZE * sh
     keys = steps * (prefix_len + 1) + steps * (steps - 1) // 2      # sum of P + 1 over the steps
-    return 2 * batch * (steps * (4 * a * E + 2 * E * E * sr + E * VOCAB_PADDED) + 2 * a * keys)
+    per_seq = steps * (4 * a * E + 2 * E * E * sr + E * VOCAB_PADDED) + 2 * a * keys
+    _check_exact(lambda B: 2 * B * _top(per_seq), batch, prefix_len + steps, "decode FLOPs")
+    return 2 * batch * per_seq
 
 
 def kv_cache_mb(X, space, batch: int, seq: int, dtype: str = "bfloat16") -> np.ndarray:
     """Bytes of a KV cache for `seq` positions in MB (2**20 bytes): keys and values of every layer."""
     batch, seq = _check_shape(batch, seq)
     sh = _sums(X, space)[2][4]
+    _check_exact(lambda B: 2 * B * seq * HEAD_SIZE * _top(sh), batch, seq, "KV-cache elements")
     return _dtype_bytes(dtype) * (2 * batch * seq * HEAD_SIZE * sh).astype(np.float64) / 2 ** 20
 
 
@@ -149,29 +181,20 @@ def exact_features(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarra
 
 
 def _dtype_bytes(dtype: str) -> int:
+    name = dtype if isinstance(dtype, str) else str(dtype) if type(dtype).__module__ == "torch" else None
     try:
-        return DTYPE_BYTES[str(dtype).replace("torch.", "")]
-    except KeyError:
+        return DTYPE_BYTES[name.replace("torch.", "")]
+    except (KeyError, AttributeError):
         raise ValueError(f"dtype: unknown {dtype!r}; allowed: {sorted(DTYPE_BYTES)}") from None
 
 
 def _check_shape(batch, seq):
-    for name, v in (("batch", batch), ("seq", seq)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"{name}: expected an int, got {v!r}")
-        if v < 1:
-            raise ValueError(f"{name}: expected >= 1, got {v}")
-    if seq > BLOCK_SIZE:
-        raise ValueError(f"seq: at most the context length {BLOCK_SIZE}, got {seq}")
-    return int(batch), int(seq)
+    return check_int(batch, "batch", 1), check_int(seq, "seq", 1, max_value=BLOCK_SIZE)
 
 
 def _check_decode(prefix_len, steps):
-    for name, v, lo in (("prefix_len", prefix_len, 0), ("steps", steps, 1)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"{name}: expected an int, got {v!r}")
-        if v < lo:
-            raise ValueError(f"{name}: expected >= {lo}, got {v}")
+    check_int(prefix_len, "prefix_len", 0)
+    check_int(steps, "steps", 1)
     if prefix_len + steps > BLOCK_SIZE:
         raise ValueError(f"prefix_len + steps: at most the context length {BLOCK_SIZE}, got "
                          f"{prefix_len} + {steps}")

@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 
 from .features import FeatureMatrix, check_dtype, check_matrix, encode_archs, encode_ids, is_checked
+from .validation import check_int, check_seed
 
 __all__ = ["Arch", "SearchSpace", "FeatureMatrix", "SPACES", "get_space", "as_arch", "as_archs"]
 
@@ -78,7 +79,7 @@ class SearchSpace:
         """
         n = _check_count(n)
         dtype = check_dtype(dtype, self)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         X = np.empty((n, self.n_features), dtype=dtype)
         for start in range(0, n, _SAMPLE_BLOCK):
             self._sample_block(rng, X[start:start + _SAMPLE_BLOCK])
@@ -96,7 +97,7 @@ class SearchSpace:
             block[dead] = 0
 
     def sample(self, n: int = 1, seed=None) -> list[Arch]:
-        return self.decode(self.sample_features(n, seed))
+        return self.decode(self.sample_features(n, seed=seed))
 
     # ---- feature rows -----------------------------------------------------------------------
     def features(self, x) -> FeatureMatrix:
@@ -342,9 +343,7 @@ def as_archs(xs, space=None) -> list[Arch]:
 
 # ---- small validators ------------------------------------------------------------------------
 def _as_int(v, field) -> int:
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{field}: expected an int, got {v!r} ({type(v).__name__})")
-    return int(v)
+    return check_int(v, field)
 
 
 def _check_int(v, field, choices) -> None:
@@ -362,10 +361,7 @@ def _parse_bias(v, field="bias") -> bool:
 
 
 def _check_count(n) -> int:
-    n = _as_int(n, "n")
-    if n < 0:
-        raise ValueError(f"n: expected a count >= 0, got {n}")
-    return n
+    return check_int(n, "n", min_value=0)
 
 
 def _set(t: tuple, i: int, v) -> tuple:

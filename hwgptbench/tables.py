@@ -22,6 +22,7 @@ import numpy as np
 
 from .files import replacing
 from .space import get_space
+from .validation import check_bool, check_path
 
 __all__ = ["SCHEMA_VERSION", "Table", "read_table", "write_table", "load_dataframe", "merge_tables", "TableError",
            "upgrade_table"]
@@ -247,7 +248,8 @@ def load_dataframe(path, raw: bool = False):
     columns, and with raw=True one column per repeat (`latency_ms[3]`)."""
     import pandas as pd
 
-    t = read_table(path)
+    t = read_table(check_path(path, "path"))
+    check_bool(raw, "raw")
     cols = {"profiling_index": t.index}
     cols.update(t.summary())
     cols.update(t.extra)

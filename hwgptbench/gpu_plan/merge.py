@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from ..files import WriterLock
+from ..validation import check_bool, check_path
 from ..profiling.devices import describe_identity, identity_differences, table_identity
 from ..tables import Table, TableError, merge_tables, read_table, write_table
 
@@ -73,6 +74,14 @@ def _same_hardware(base: Table, new: Table) -> None:
 def merge_results(results_dir, data_dir="data", surrogates_dir=None, refit: bool = True, fronts: bool = True,
                   allow_rehearsal: bool = False, log=print) -> dict:
     """Merge a lease's returned folder into `data_dir` (see the module docstring); returns a summary."""
+    results_dir, data_dir = check_path(results_dir, "results_dir"), check_path(data_dir, "data_dir")
+    surrogates_dir = None if surrogates_dir is None else check_path(surrogates_dir, "surrogates_dir")
+    for field, v in (("refit", refit), ("fronts", fronts), ("allow_rehearsal", allow_rehearsal)):
+        check_bool(v, field)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise NotADirectoryError(f"data_dir: {str(data_dir)!r} is a file; expected the data folder (e.g. 'data')")
+    if not callable(log):
+        raise TypeError(f"log: expected a callable such as print, got {log!r} ({type(log).__name__})")
     with tempfile.TemporaryDirectory(prefix="gpu_plan_merge_") as scratch:
         return _merge(read_results_dir(results_dir, scratch), results_dir, data_dir, surrogates_dir, refit,
                       fronts, allow_rehearsal, log)

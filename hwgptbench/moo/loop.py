@@ -18,7 +18,7 @@ from .optimizers import Optimizer, make_optimizer
 from .optimizers.base import Batch, as_batch
 from .problem import Problem, get_problem
 from .termination import Progress, as_termination
-from .validation import check_int
+from ..validation import check_int
 
 __all__ = ["minimize", "Result", "evaluate", "at_final_fidelity"]
 

@@ -20,6 +20,7 @@ import numpy as np
 from ..benchmark import Benchmark
 from ..columns import Column, fidelities, resolve
 from ..space import get_space
+from ..validation import check_bool, check_str_list
 from .encoding import Encoding
 
 __all__ = ["Problem", "get_problem", "shipped_problems", "problem_name", "available_problems",
@@ -49,15 +50,16 @@ STANDARD_PROBLEMS = (
 
 def parse_objectives(objectives) -> tuple[str, ...]:
     if isinstance(objectives, str):
-        objectives = [o for o in objectives.split(",")]
-    try:
-        objs = tuple(str(o).strip() for o in objectives)
-    except TypeError:
-        raise TypeError("objectives: expected a list of column names or a comma-separated str") from None
+        objectives = objectives.split(",")
+    objs = tuple(o.strip() for o in check_str_list(objectives, "objectives"))
     if len(objs) < 2:
         raise ValueError(f"objectives: a multi-objective problem needs >= 2 objectives, got {list(objs)}")
     if any(not o or o == "-" for o in objs):
         raise ValueError(f"objectives: empty name in {list(objs)}")
+    doubled = [o for o in objs if o.startswith("--")]
+    if doubled:
+        raise ValueError(f"objectives: {doubled} have more than one '-'; allowed: a column name, to "
+                         "minimise it, or one '-' before it, to maximise it (e.g. '-params')")
     try:                                       # one optional '-' (maximise), then a column name
         cols = [str(Column.parse(o[1:] if o.startswith("-") else o)) for o in objs]
     except ValueError as e:
@@ -100,7 +102,7 @@ class Problem:
         self.space = get_space(space)
         self.objectives = parse_objectives(objectives)
         self.signs = np.array([-1.0 if o.startswith("-") else 1.0 for o in self.objectives])
-        self.noise = bool(noise)
+        self.noise = check_bool(noise, "noise")
         self.benchmark = benchmark if benchmark is not None else Benchmark(self.space)
         available = self.benchmark.columns()
         wanted = [o.lstrip("-") for o in self.objectives]

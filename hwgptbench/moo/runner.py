@@ -24,7 +24,7 @@ from .loop import Result, at_final_fidelity, minimize
 from .optimizers import make_optimizer
 from .problem import Problem, get_problem
 from .termination import MaxEvals
-from .validation import check_bool, check_int
+from ..validation import check_bool, check_int
 
 __all__ = ["run", "tidy", "sweep", "write_results", "read_results", "objective_matrix", "final_indicators",
            "hv_curves", "final_rows"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
-from .validation import check_int, check_number
+from ..validation import check_int, check_number
 
 __all__ = ["Progress", "Termination", "MaxEvals", "MaxTime", "MaxCost", "AnyOf", "as_termination"]
 

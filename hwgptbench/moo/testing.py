@@ -24,7 +24,7 @@ from .loop import evaluate
 from .optimizers import make_optimizer
 from .optimizers.base import Batch, as_batch
 from .problem import get_problem
-from .validation import check_bool, check_int
+from ..validation import check_bool, check_int
 
 __all__ = ["check_optimizer"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..problem import Problem, get_problem
-from ..validation import check_int
+from ...validation import check_int
 
 __all__ = ["Optimizer", "GenotypeOptimizer", "Batch", "as_batch"]
 

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from ..indicators import hypervolume, nondominated
-from ..validation import check_int, check_number
+from ...validation import check_int, check_number
 from .base import GenotypeOptimizer
 
 __all__ = ["RSBO", "LSBO", "EHVI"]

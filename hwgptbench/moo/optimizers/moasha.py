@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import check_int
+from ...validation import check_int
 from .base import Batch, GenotypeOptimizer
 
 __all__ = ["MOASHA"]

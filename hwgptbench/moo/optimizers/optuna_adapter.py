@@ -9,7 +9,7 @@ import contextlib
 
 import numpy as np
 
-from ..validation import check_int
+from ...validation import check_int
 from .base import Optimizer
 
 __all__ = ["OptunaOptimizer", "OPTUNA_SAMPLERS"]

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..validation import check_int
+from ...validation import check_int
 from .base import Optimizer
 
 __all__ = ["PymooOptimizer", "PYMOO_ALGORITHMS"]

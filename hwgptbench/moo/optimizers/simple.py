@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..indicators import nondominated
-from ..validation import check_int
+from ...validation import check_int
 from .base import GenotypeOptimizer
 
 __all__ = ["RandomSearch", "ParetoLocalSearch", "MOREA"]
