@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import io
 import platform
+from pathlib import Path
 
 import numpy as np
 import scipy
@@ -25,6 +26,7 @@ import xgboost as xgb
 
 from .. import __version__, cost
 from ..space import SPACES, get_space
+from ..validation import check_str_list
 from .design import BASELINE_INPUTS, baseline_matrix, design_matrix, feature_names
 from .discover import Target, discover, median_of_repeats
 from .quality import held_out_quality
@@ -207,7 +209,8 @@ def fit_target(target: Target, table, settings: FitSettings, table_sha: str):
         s_t = (np.exp(_predict_booster(noise_booster, D[test], np.full(test.sum(), noise_base)))
                if stochastic else np.zeros(test.sum()))
         lo, hi = interval(mu_t, s_t, tau, q_lo, q_hi)
-        quality.update(held_out_quality(mu_t, med[test], raw[test], lo, hi))
+        quality.update({k: v if np.isfinite(v) else None       # JSON has no NaN: null, said as n/a
+                        for k, v in held_out_quality(mu_t, med[test], raw[test], lo, hi).items()})
 
     entry = {
         "space": target.space, "table": target.table, "table_sha256": table_sha,
@@ -253,10 +256,31 @@ def fit_all(data_dir, out_dir, settings: FitSettings = FitSettings(), spaces=Non
     """Fit every surrogate that the tables in `data_dir` allow and (re)write `out_dir`; returns the
     manifest. The public fitting entry point (CLI `hwgptbench fit-surrogates`).
 
-    With `spaces`, only those spaces are refitted and the others' surrogates are kept. Files of
-    surrogates that no longer exist are removed; the manifest is written last and atomically, so a
-    failed run leaves the previous manifest in place.
+    With `spaces`, only those spaces are refitted and the others' surrogates are kept. A missing or
+    empty `data_dir` (no table of the spaces asked) is refused before anything is written. New
+    model files are written beside the old ones (their names carry their sha256), then the
+    manifest atomically, then files no manifest lists are removed: a run that fails at any point
+    leaves a folder that loads (the old surrogates, or the new ones).
     """
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    if spaces is not None:
+        spaces = check_str_list(spaces, "spaces")
+        unknown = sorted(set(spaces) - set(SPACES))
+        if unknown:
+            raise ValueError(f"spaces: unknown {unknown}; allowed: {sorted(SPACES)}")
+    if not data_dir.is_dir():
+        what = "is a file" if data_dir.exists() else "does not exist"
+        raise FileNotFoundError(f"data: {str(data_dir)!r} {what}; expected the folder of measured tables "
+                                "({space}/{device}.h5, e.g. data/)")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"out: {str(out_dir)!r} is a file; expected the surrogates folder")
+    found = sorted(p.relative_to(data_dir).as_posix() for sp in (spaces or SPACES)
+                   for p in (data_dir / sp).glob("*.h5"))
+    if not found:
+        raise FileNotFoundError(f"data: {str(data_dir)!r} holds no table of spaces {sorted(spaces or SPACES)} "
+                                "({space}/*.h5); refusing to replace the surrogates in "
+                                f"{str(out_dir)!r} with none")
+    old = read_manifest(out_dir) if spaces else None     # checked before any work
     targets, unavailable, snaps = discover(data_dir, settings.min_rows)
     if spaces:
         targets = [t for t in targets if t.space in spaces]
@@ -275,14 +299,13 @@ def fit_all(data_dir, out_dir, settings: FitSettings = FitSettings(), spaces=Non
         written.update(f["path"] for f in entry["files"].values())
         entry["fit_seconds"] = round((datetime.datetime.now(datetime.timezone.utc) - start).total_seconds(), 2)
         entries[t.key] = entry
-        q = entry["quality"]
+        q = {k: float("nan") if v is None else v for k, v in entry["quality"].items()}
         log(f"{t.key}: n_train={entry['n_train']} n_test={entry['n_test']} "
             f"tau={q.get('kendall_tau', float('nan')):.3f} R2={q.get('r2', float('nan')):.3f} "
             f"MAPE={q.get('mape', float('nan')):.3f} cov90={q.get('coverage90', float('nan')):.3f} "
             f"({entry['fit_seconds']} s)")
     for u in unavailable:
         log(f"{u['key']}: no surrogate ({u['reason']})")
-    old = read_manifest(out_dir) if spaces else None
     if old:                 # keep other spaces' surrogates when refitting only some spaces
         for k, e in old.get("surrogates", {}).items():
             if e["space"] not in spaces:
@@ -299,6 +322,6 @@ def fit_all(data_dir, out_dir, settings: FitSettings = FitSettings(), spaces=Non
         "surrogates": dict(sorted(entries.items())),
         "unavailable": sorted(unavailable, key=lambda u: u["key"]),
     }
+    manifest = write_manifest(out_dir, manifest)     # the switch: old files stay until it is done
     remove_stale(out_dir, SPACES, written)
-    write_manifest(out_dir, manifest)
     return manifest

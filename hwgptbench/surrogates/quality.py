@@ -35,7 +35,7 @@ def quality_table(manifest: dict) -> str:
             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for e in manifest["surrogates"].values():
         q = e["quality"]
-        f = lambda k, fmt="{:.3f}": fmt.format(q[k]) if k in q else "n/a"  # noqa: E731
+        f = lambda k, fmt="{:.3f}": fmt.format(q[k]) if q.get(k) is not None else "n/a"  # noqa: E731
         rows.append(f"| {e['space']} | `{e['column']}` | {e['n_train']} | {e['n_test']} | {f('kendall_tau')} | "
                     f"{f('spearman')} | {f('r2')} | {f('mape', '{:.1%}')} | {f('coverage90', '{:.1%}')} |")
     for u in manifest.get("unavailable", []):

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from ..columns import fidelity_aliases
-from .design import DERIVED, baseline_matrix
+from .design import BASELINE_INPUTS, DERIVED, baseline_matrix, feature_names
 from .store import SCHEMA_VERSION, SurrogateError, read_manifest, read_verified
 from .trees import TreeEnsemble
 
-__all__ = ["Surrogate", "SurrogateStore", "interval", "total_scale"]
+__all__ = ["Surrogate", "SurrogateStore", "StaleSurrogateWarning", "interval", "total_scale"]
 
 
 def total_scale(s, tau):
@@ -37,15 +37,16 @@ class Surrogate:
     def __init__(self, entry: dict, root: Path):
         self.entry = entry
         self.column = entry["column"]
+        if entry["inputs"] != feature_names(entry["space"]):
+            raise SurrogateError(f"{self.column}: manifest inputs {entry['inputs']} are not this version's "
+                                 f"feature names of space {entry['space']!r}; refit")
         self.n_raw = len(entry["inputs"]) - len(DERIVED)
         blobs = {k: read_verified(root, f) for k, f in entry["files"].items()}
-        with np.load(io.BytesIO(blobs["npz"]), allow_pickle=False) as z:
-            self.coef = z["baseline_coef"]
-            self.levels = z["levels"]
-            self.eps_q = z["noise_quantiles"]
-            self.noise_base = float(z["noise_base"])
-            self.q_lo, self.q_hi, self.tau = (float(v) for v in z["interval"])
-            self.stochastic = bool(z["stochastic"])
+        z = _arrays(blobs["npz"], entry["files"]["npz"]["path"])
+        self.coef, self.levels, self.eps_q = z["baseline_coef"], z["levels"], z["noise_quantiles"]
+        self.noise_base = float(z["noise_base"])
+        self.q_lo, self.q_hi, self.tau = (float(v) for v in z["interval"])
+        self.stochastic = bool(z["stochastic"])
         self.trees = TreeEnsemble.from_ubj(blobs["ubj"], f"{self.column} mean model")
         self.noise_trees = None
         if self.stochastic:
@@ -72,12 +73,54 @@ class Surrogate:
         return interval(self.log_mean(D), np.exp(self.log_noise_scale(D)), self.tau, self.q_lo, self.q_hi)
 
 
+def _arrays(blob: bytes, path: str) -> dict:
+    """The .npz arrays of one surrogate, each of the expected shape and finite (a NaN quantile
+    would silently give NaN intervals or draws)."""
+    n_base = len(BASELINE_INPUTS)
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            a = {k: np.asarray(z[k]) for k in ("baseline_coef", "levels", "noise_quantiles", "noise_base",
+                                                 "interval", "stochastic")}
+    except Exception as e:                     # zip/npy/key errors of a damaged file: one clear error
+        raise SurrogateError(f"surrogate file {path!r}: not a surrogate's .npz ({type(e).__name__}: {e})") from None
+    def need(ok, why):
+        if not ok:
+            raise SurrogateError(f"surrogate file {path!r}: {why}; refusing to serve it")
+
+    lv, q, iv = a["levels"], a["noise_quantiles"], a["interval"]
+    need(a["baseline_coef"].shape == (n_base,), f"baseline_coef: expected {n_base} values")
+    need(lv.ndim == 1 and len(lv) >= 2 and q.shape == lv.shape,
+         "levels/noise_quantiles: expected two 1-D arrays of the same length >= 2")
+    need(iv.shape == (3,), "interval: expected (q_lo, q_hi, tau)")
+    need(a["noise_base"].shape == () and a["stochastic"].shape == () and a["stochastic"].dtype == bool,
+         "noise_base/stochastic: expected scalars (a number, a bool)")
+    need(all(np.isfinite(a[k]).all() for k in ("baseline_coef", "levels", "noise_quantiles", "noise_base",
+                                               "interval")), "NaN or inf in its arrays")
+    need(lv[0] == 0 and lv[-1] == 1 and np.all(np.diff(lv) > 0) and np.all(np.diff(q) >= 0),
+         "levels must rise from 0 to 1 and noise_quantiles must not fall")
+    need(iv[0] < iv[1] and iv[2] >= 0, "interval: expected q_lo < q_hi and tau >= 0")
+    return a
+
+
+def _table_sha256(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class StaleSurrogateWarning(UserWarning):
+    """The table a surrogate was fitted on has changed since (refit to serve the new rows)."""
+
+
 class SurrogateStore:
     """The surrogates of one folder: the manifest is read on first use, each model file is read,
     checksum-verified and parsed once, when first needed. No state is shared between stores."""
 
-    def __init__(self, root=None):
+    def __init__(self, root=None, data=None):
         self._root = Path(root) if root is not None else None
+        # the tables surrogates were fitted on, checked against each entry's table_sha256: the
+        # shipped data for the shipped surrogates, else only the folder given
+        self._data = Path(data) if data is not None else None if root is not None else ...
+        self._checked_tables: set[str] = set()
         self._manifest = None
         self._entries: dict[str, dict] = {}
         self._models: dict[str, Surrogate] = {}
@@ -119,6 +162,29 @@ class SurrogateStore:
                 raise ValueError(f"columns: no surrogate for {column!r} in space {space!r}; "
                                  f"available: {sorted(entries)}")
             alias = entries[column].get("alias_of")
+            if not alias:
+                self._check_table(entries[column])
             self._models[key] = (self.get(space, alias) if alias
                                  else Surrogate(entries[column], self.root))
         return self._models[key]
+
+    def _check_table(self, entry: dict) -> None:
+        """Warn (once per table) when the table a surrogate was fitted on is present and differs:
+        the surrogate still serves what it was fitted on, but not the rows measured since."""
+        if self._data is ...:
+            from ..paths import data_dir
+            try:
+                self._data = data_dir()
+            except FileNotFoundError:          # an install without data: nothing to compare
+                self._data = None
+        table = entry["table"]
+        if self._data is None or table in self._checked_tables:
+            return
+        self._checked_tables.add(table)
+        path = self._data / table
+        if path.is_file() and entry.get("table_sha256") != _table_sha256(path):
+            import warnings
+            warnings.warn(f"surrogate {entry['column']} ({self.root / 'manifest.json'}) was fitted on another "
+                          f"version of {path} (table_sha256 differs): it does not reflect the table's "
+                          "current rows; refit with `hwgptbench fit-surrogates`", StaleSurrogateWarning,
+                          stacklevel=4)

@@ -57,10 +57,11 @@ class TreeEnsemble:
             gb = loads(blob)["learner"]["gradient_booster"]
             if gb["name"] != "gbtree":
                 raise SurrogateError(f"{what}: booster {gb['name']!r}, only 'gbtree' is served")
-            trees = gb["model"]["trees"]
-        except (UBJSONError, KeyError, TypeError) as e:
+            return cls(gb["model"]["trees"])
+        except SurrogateError:
+            raise
+        except (UBJSONError, KeyError, TypeError, ValueError, IndexError) as e:
             raise SurrogateError(f"{what}: not an xgboost tree booster ({type(e).__name__}: {e})") from None
-        return cls(trees)
 
     def __len__(self) -> int:
         return len(self.roots)
