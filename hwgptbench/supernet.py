@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 import uuid
 from pathlib import Path
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from . import cost
+from .files import replacing, write_bytes
 from .space import Arch, as_arch, get_space
 
 __all__ = ["TrainConfig", "train", "load_supernet", "sample_batch", "snapshot_path", "peak_flops"]
@@ -163,15 +163,12 @@ def snapshot_path(run_dir, percent: int) -> Path:
 
 def _atomic_save(obj, path: Path) -> None:
     import torch
-    tmp = path.with_name(path.name + ".partial")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _atomic_json(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
 
 
 def build_model(cfg: TrainConfig, device):

@@ -5,14 +5,17 @@
 For each problem (whose columns the Benchmark serves now), evaluates a large budget: a fixed
 random sample, the smallest and largest architectures, and long NSGA-II and Pareto-local-search
 runs; bounds are the objective ranges over everything evaluated, the reference front is the
-non-dominated set of it. Writes hwgptbench/moo/fronts/<problem>.npz (F: signed objectives, X:
-feature rows; no pickle) and the entry in hwgptbench/moo/problems.json with the file's sha256.
+non-dominated set of it. Writes hwgptbench/moo/fronts/<problem>.<sha12>.npz (F: signed objectives, X:
+feature rows; no pickle), then (atomically, checked) hwgptbench/moo/problems.json with each file's
+sha256, then removes the fronts it no longer lists: an interrupted run leaves a registry whose
+fronts all exist and match.
 Rerun after the surrogates change (their predictions, hence fronts and bounds, move).
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import re
 import sys
@@ -21,12 +24,14 @@ import warnings
 
 import numpy as np
 
+from hwgptbench.files import write_bytes
 from hwgptbench.moo import problem as pm
 from hwgptbench.moo.indicators import nondominated
 
 
-def file_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace("-", "neg").replace(",", "__")) + ".npz"
+def file_name(name: str, digest: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace("-", "neg").replace(",", "__"))
+    return f"{stem}.{digest[:12]}.npz"
 
 
 def main(argv=None):
@@ -60,8 +65,11 @@ def main(argv=None):
         F, first = np.unique(R[nd], axis=0, return_index=True)
         Xf = X[nd][first]
         order = np.lexsort(F.T[::-1])
-        path = pm.FRONTS_DIR / file_name(P.name)
-        np.savez_compressed(path, F=F[order], X=Xf[order])
+        buf = io.BytesIO()
+        np.savez_compressed(buf, F=F[order], X=Xf[order])
+        # named by its sha256: the old front stays beside it until the new registry is written
+        path = pm.FRONTS_DIR / file_name(P.name, hashlib.sha256(buf.getvalue()).hexdigest())
+        write_bytes(path, buf.getvalue())
         registry[P.name] = {
             "space": sp.name, "objectives": list(P.objectives),
             "lower": R.min(axis=0).tolist(), "upper": R.max(axis=0).tolist(),
@@ -74,7 +82,14 @@ def main(argv=None):
         }
         print(f"{P.name}: {len(F)} front points from {len(X)} architectures "
               f"({time.perf_counter() - t0:.1f} s)")
-    pm.REGISTRY.write_text(json.dumps({"schema": 1, "problems": registry}, indent=1) + "\n")
+    out = {"schema": 1, "problems": registry}
+    for name in registry:                             # the registry is checked as it is loaded
+        pm.check_registry_entry(name, registry[name], pm.REGISTRY)
+    write_bytes(pm.REGISTRY, (json.dumps(out, indent=1, allow_nan=False) + "\n").encode())   # after its fronts
+    listed = {e["front_file"] for e in registry.values()}
+    for old in pm.FRONTS_DIR.glob("*.npz"):           # fronts no registry entry lists any more
+        if old.name not in listed:
+            old.unlink()
     return 0
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 
+from hwgptbench.files import write_bytes
 from hwgptbench.moo.suite import SUITES_FILE, get_suite, parse_suite, pin, suite_versions
 
 
@@ -33,9 +33,7 @@ def main(argv=None):
     parse_suite(args.version, entry)              # validate before writing
     data = json.loads(SUITES_FILE.read_text())
     data["suites"][args.version] = entry
-    tmp = SUITES_FILE.with_name(SUITES_FILE.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, SUITES_FILE)
+    write_bytes(SUITES_FILE, (json.dumps(data, indent=1, allow_nan=False) + "\n").encode())
     print(f"{args.version}: pinned {list(entry['pinned'])}")
 
 

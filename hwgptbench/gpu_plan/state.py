@@ -13,11 +13,12 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import json
-import os
 import shutil
 import tarfile
 import time
 from pathlib import Path
+
+from ..files import write_bytes
 
 __all__ = ["PlanState", "publish", "MAX_OUT_FILES", "MAX_OUT_BYTES", "STATE_VERSION", "pack_run"]
 
@@ -28,15 +29,6 @@ MAX_OUT_BYTES = 16 * 2 ** 20
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class PlanState:
@@ -58,9 +50,13 @@ class PlanState:
         p = work_dir / "state.json"
         if p.exists():
             try:
-                data = json.loads(p.read_text())
-            except json.JSONDecodeError as e:
+                data = json.loads(p.read_bytes())
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 raise ValueError(f"work_dir: {str(p)!r} is not valid JSON ({e}); use a new --work-dir") from None
+            if not isinstance(data, dict) or not isinstance(data.get("stages", {}), dict) \
+                    or not isinstance(data.get("calls", []), list):
+                raise ValueError(f"work_dir: {str(p)!r} is not a plan state (expected an object with "
+                                 "'version', 'config', 'stages' and 'calls'); use a new --work-dir")
             if data.get("version") != STATE_VERSION:
                 raise ValueError(f"work_dir: {str(p)!r} was written by plan version {data.get('version')!r}, "
                                  f"this is version {STATE_VERSION}; use a new --work-dir")
@@ -74,7 +70,7 @@ class PlanState:
                               "stages": {}, "lease_plan": None})
 
     def save(self) -> None:
-        atomic_write(self.path, (json.dumps(self.data, indent=1, sort_keys=True) + "\n").encode())
+        write_bytes(self.path, (json.dumps(self.data, indent=1, sort_keys=True) + "\n").encode())
 
     def stage(self, name: str) -> dict:
         return self.data["stages"].setdefault(name, {"status": "pending", "seconds": 0.0, "calls": 0})
@@ -122,7 +118,7 @@ def publish(work_dir: Path, out_dir: Path, tables: dict, runs: dict) -> list[str
         if len(data) > MAX_OUT_BYTES:
             raise RuntimeError(f"$OUT: {name} is {len(data) / 2 ** 20:.1f} MiB, over the {MAX_OUT_BYTES >> 20} MiB "
                                "that come back")
-        atomic_write(out_dir / name, data)
+        write_bytes(out_dir / name, data)
     return names
 
 

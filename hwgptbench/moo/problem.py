@@ -24,7 +24,7 @@ from ..validation import check_bool, check_str_list
 from .encoding import Encoding
 
 __all__ = ["Problem", "get_problem", "shipped_problems", "problem_name", "available_problems",
-           "STANDARD_PROBLEMS", "REF_POINT_MARGIN"]
+           "STANDARD_PROBLEMS", "REF_POINT_MARGIN", "check_registry_entry"]
 
 _HERE = Path(__file__).resolve().parent
 REGISTRY = _HERE / "problems.json"
@@ -78,10 +78,49 @@ def _sha256(path: Path) -> str:
 
 
 def _registry() -> dict:
+    """problems.json, every entry checked (`check_registry_entry`); {} when there is none."""
     if not REGISTRY.exists():
         return {}
-    with open(REGISTRY) as f:
-        return json.load(f)["problems"]
+    try:
+        data = json.loads(REGISTRY.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{REGISTRY}: not valid JSON ({e}); regenerate it with "
+                         "scripts/make_reference_fronts.py") from None
+    if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("problems"), dict):
+        raise ValueError(f"{REGISTRY}: expected schema 1 with a 'problems' mapping")
+    for name, e in data["problems"].items():
+        check_registry_entry(name, e, REGISTRY)
+    return data["problems"]
+
+
+def check_registry_entry(name: str, e, path) -> None:
+    """A problems.json entry: its name parses, bounds are finite with upper > lower, one per
+    objective, and its front file is a plain name in fronts/ with a sha256."""
+    def bad(what):
+        raise ValueError(f"{path}: problem {name!r}: {what}")
+
+    if not isinstance(e, dict):
+        bad(f"expected an object, got {type(e).__name__}")
+    try:
+        space, objectives = name.split(":", 1)
+        objs = parse_objectives(objectives)
+    except (ValueError, TypeError) as err:
+        bad(f"not a problem name ({err})")
+    if e.get("space") != space or e.get("objectives") != list(objs):
+        bad(f"space/objectives {e.get('space')!r}/{e.get('objectives')!r} do not match the name")
+    try:
+        lo, up = (np.asarray(e.get(k), dtype=np.float64) for k in ("lower", "upper"))
+    except (TypeError, ValueError):
+        bad("lower/upper must be lists of numbers")
+    if lo.shape != (len(objs),) or up.shape != lo.shape or not (np.isfinite(lo).all() and np.isfinite(up).all()) \
+            or not np.all(up > lo):
+        bad(f"lower/upper must be {len(objs)} finite numbers each with upper > lower, got {e.get('lower')!r}, "
+            f"{e.get('upper')!r}")
+    f = e.get("front_file")
+    if not isinstance(f, str) or Path(f).name != f or not f.endswith(".npz") or f.startswith("."):
+        bad(f"front_file must be a .npz file name inside fronts/, got {f!r}")
+    if not isinstance(e.get("front_sha256"), str) or len(e["front_sha256"]) != 64:
+        bad("front_sha256 must be a sha256 (64 hex digits)")
 
 
 def shipped_problems() -> list[str]:
@@ -222,12 +261,21 @@ class Problem:
             raise ValueError(f"problem {self.name!r}: no reference front shipped; shipped problems: "
                              f"{shipped_problems()} (scripts/make_reference_fronts.py makes more)")
         path = FRONTS_DIR / e["front_file"]
+        if not path.is_file():
+            raise ValueError(f"reference front {path}: missing; regenerate it (scripts/make_reference_fronts.py)")
         digest = _sha256(path)
         if digest != e["front_sha256"]:
             raise ValueError(f"reference front {path.name}: sha256 {digest} does not match the "
                              f"registry ({e['front_sha256']}); regenerate it")
-        with np.load(path, allow_pickle=False) as z:
-            return self.normalise(z["F"])
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                F = np.asarray(z["F"], dtype=np.float64)
+        except Exception as err:                 # zip/npy/key errors: one clear error
+            raise ValueError(f"reference front {path.name}: not a front file ({type(err).__name__}: {err})") from None
+        if F.ndim != 2 or F.shape[1] != self.n_obj or len(F) == 0 or not np.isfinite(F).all():
+            raise ValueError(f"reference front {path.name}: expected a finite ({'n'}, {self.n_obj}) array F, "
+                             f"got shape {F.shape}")
+        return self.normalise(F)
 
     def __repr__(self) -> str:
         return f"Problem({self.name!r})"

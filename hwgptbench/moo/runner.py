@@ -24,7 +24,8 @@ from .loop import Result, at_final_fidelity, minimize
 from .optimizers import make_optimizer
 from .problem import Problem, get_problem
 from .termination import MaxEvals
-from ..validation import check_bool, check_int
+from ..files import replacing
+from ..validation import check_bool, check_int, check_path
 
 __all__ = ["run", "tidy", "sweep", "write_results", "read_results", "objective_matrix", "final_indicators",
            "hv_curves", "final_rows"]
@@ -205,19 +206,17 @@ def _progress(total, enabled):
 # ---- files ---------------------------------------------------------------------------------------
 def write_results(df: pd.DataFrame, path) -> Path:
     """CSV or parquet by extension (parquet needs pyarrow); written atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    if path.suffix == ".csv":
-        df.to_csv(tmp, index=False)
-    elif path.suffix == ".parquet":
-        try:
-            df.to_parquet(tmp, index=False)
-        except ImportError as e:
-            raise ImportError(f"parquet output needs pyarrow ({e}); use a .csv path") from None
-    else:
+    path = check_path(path, "path")
+    if path.suffix not in (".csv", ".parquet"):
         raise ValueError(f"path: expected a .csv or .parquet file, got {path.name!r}")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        if path.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            try:
+                df.to_parquet(tmp, index=False)
+            except ImportError as e:
+                raise ImportError(f"parquet output needs pyarrow ({e}); use a .csv path") from None
     return path
 
 

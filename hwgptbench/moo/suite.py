@@ -85,9 +85,11 @@ class Suite:
 
 
 def _load() -> dict:
-    with open(SUITES_FILE) as f:
-        data = json.load(f)
-    if data.get("schema") != 1 or not isinstance(data.get("suites"), dict) or not data["suites"]:
+    try:
+        data = json.loads(SUITES_FILE.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{SUITES_FILE}: not valid JSON ({e})") from None
+    if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("suites"), dict) or not data["suites"]:
         raise ValueError(f"{SUITES_FILE.name}: expected schema 1 with a non-empty 'suites' mapping")
     return data["suites"]
 
