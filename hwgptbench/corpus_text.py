@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import gzip
+import hashlib
 import html.parser
 import json
 import re
@@ -180,6 +181,3 @@ def is_english(text: str) -> bool:
 
 def dedup_key(text: str) -> str:
     return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
-
-
-# ---- the build -------------------------------------------------------------------------------------

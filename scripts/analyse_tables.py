@@ -30,7 +30,11 @@ def analyse(path: Path) -> dict:
     if t.sources.get("memory_MB") == "measured":
         est = cost.memory_mb(t.arch_ids, t.space, p["batch"], p["seq"], p["dtype"])
         mem_err = float(np.nanmedian(np.abs(est / t.raw["memory_MB"][:, 0] - 1)))
-    return {"mem_est_err": mem_err, "table": str(path), "space": t.space, "device": t.source, "rows": len(t),
+    dec_cv = float("nan")
+    if "decode_ms" in t.raw:
+        d = t.raw["decode_ms"]
+        dec_cv = float(np.nanmedian(np.nanstd(d, axis=1, ddof=1) / np.nanmean(d, axis=1)))
+    return {"decode_cv_median": dec_cv, "mem_est_err": mem_err, "table": str(path), "space": t.space, "device": t.source, "rows": len(t),
             "repeats": lat.shape[1], "batch": p["batch"], "seq": p["seq"], "dtype": p["dtype"],
             "threads": p.get("threads"), "lat_min_ms": float(np.min(med)), "lat_max_ms": float(np.max(med)),
             "cv_median": float(np.nanmedian(cv)), "cv_p90": float(np.nanpercentile(cv, 90)),
@@ -38,7 +42,8 @@ def analyse(path: Path) -> dict:
 
 
 def retest(path: Path, data_dir: Path) -> None:
-    """Architectures measured again later (same device and protocol): how far the medians moved."""
+    """Architectures measured again later (same device and protocol): how far the medians moved,
+    for latency and (where measured) decode."""
     new = read_table(path)
     old = read_table(data_dir / new.space / f"{new.source}.h5")
     pos = {a: i for i, a in enumerate(old.arch_ids)}
@@ -46,13 +51,17 @@ def retest(path: Path, data_dir: Path) -> None:
     if not both:
         raise SystemExit("retest: no architecture in common")
     i, j = map(np.array, zip(*both))
-    m_old = np.nanmedian(old.raw["latency_ms"][i], axis=1)
-    m_new = np.nanmedian(new.raw["latency_ms"][j], axis=1)
-    r = np.log(m_new / m_old)
-    print(f"{new.space}/{new.source}: {len(both)} archs measured again; log(new/old median latency): "
-          f"median {np.median(r):+.3f}, median |.| {np.median(np.abs(r)):.3f}, "
-          f"p90 |.| {np.percentile(np.abs(r), 90):.3f}; Kendall tau old vs new "
-          f"{kendalltau(m_old, m_new).statistic:.3f}")
+    gap = (np.median(new.extra["measured_at"][j]) - np.median(old.extra["measured_at"][i])) / 60
+    for metric in ("latency_ms", "decode_ms"):
+        if metric not in old.raw or metric not in new.raw:
+            continue
+        m_old = np.nanmedian(old.raw[metric][i], axis=1)
+        m_new = np.nanmedian(new.raw[metric][j], axis=1)
+        r = np.log(m_new / m_old)
+        print(f"{new.space}/{new.source} {metric}: {len(both)} archs measured again {gap:.0f} min later "
+              f"(median); log(new/old median): median {np.median(r):+.3f}, median |.| "
+              f"{np.median(np.abs(r)):.3f}, p90 |.| {np.percentile(np.abs(r), 90):.3f}; Kendall tau old vs "
+              f"new {kendalltau(m_old, m_new).statistic:.3f}")
 
 
 def main() -> None:
@@ -68,7 +77,7 @@ def main() -> None:
         if read_table(path).kind == "profile":
             rows.append(analyse(path))
     cols = ["space", "device", "rows", "repeats", "batch", "seq", "dtype", "threads",
-            "lat_min_ms", "lat_max_ms", "cv_median", "cv_p90", "tau_flops", "mem_est_err"]
+            "lat_min_ms", "lat_max_ms", "cv_median", "cv_p90", "tau_flops", "decode_cv_median", "mem_est_err"]
     fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
     if args.markdown:
         print("| " + " | ".join(cols) + " |")

@@ -33,7 +33,7 @@ def measure(args) -> int:
     import torch
 
     from hwgptbench.profiling.load import LoadProbe
-    from hwgptbench.profiling.measure import measure_decode_cpu
+    from hwgptbench.profiling.measure import measure_cpu, measure_decode_cpu
     from hwgptbench.profiling.profiling_set import profiling_set
     from hwgptbench.profiling.rounds import sentinel_arch
     from hwgptbench.profiling.run import build_model, weight_pool
@@ -49,14 +49,7 @@ def measure(args) -> int:
     visits, sent_rows = [], []
 
     def time_sentinel():
-        with torch.inference_mode():
-            sent(idx)
-            ts = []
-            for _ in range(args.reps):
-                t = time.perf_counter()
-                sent(idx)
-                ts.append((time.perf_counter() - t) * 1e3)
-        sent_rows.append([time.time(), *ts])
+        sent_rows.append([time.time(), *measure_cpu(sent, idx, 1, args.reps)["latency_ms"]])
 
     t_start = time.time()
     k = 0
@@ -71,13 +64,7 @@ def measure(args) -> int:
             tb = time.perf_counter()
             model = build_model(archs[j], pool)
             build_s = time.perf_counter() - tb
-            with torch.inference_mode():
-                model(idx)
-                ts = []
-                for _ in range(args.reps):
-                    t = time.perf_counter()
-                    model(idx)
-                    ts.append((time.perf_counter() - t) * 1e3)
+            ts = measure_cpu(model, idx, 1, args.reps)["latency_ms"].tolist()     # 1 warm-up, then timed
             # decode: an untimed prefill of T tokens then G timed steps, twice (the first right after
             # the forwards above, the second after another prefill)
             dec = measure_decode_cpu(model, 1, args.decode_prefill, args.decode_tokens, warmup=0, repeats=2,

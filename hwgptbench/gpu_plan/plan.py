@@ -175,16 +175,22 @@ class Context:
         return self._profilers[space]
 
     def host_profiler(self, space: str):
+        """The host CPU under CPU protocol 2 with all its cores (a lent machine runs nothing else
+        once the GPU stages are done), in blocks of 20 so the lease's end loses little."""
+        import os
+
         from ..profiling.devices import default_device_name
-        from ..profiling.run import Profiler, default_protocol
+        from ..profiling.protocol import default_protocol
+        from ..profiling.rounds import RoundsProfiler
         key = ("host", space)
         if key not in self._profilers:
             name = "rehearsal_host" if self.cfg.rehearsal else default_device_name("cpu")
-            proto = default_protocol("cpu")
+            proto = dataclasses.replace(default_protocol("cpu", version=2), threads=os.cpu_count(), block=20)
             if self.cfg.rehearsal:
-                proto = dataclasses.replace(proto, seq=16, repeats=2, threads=1)
-            self._profilers[key] = Profiler(space, device=name, out=self.table_path(space, name), protocol=proto,
-                                            command=self.state.data.get("command"))
+                proto = dataclasses.replace(proto, seq=16, decode_prefill=8, decode_tokens=2, rounds=2, block=3,
+                                            threads=1)
+            self._profilers[key] = RoundsProfiler(space, device=name, out=self.table_path(space, name),
+                                                  protocol=proto, command=self.state.data.get("command"))
         return self._profilers[key]
 
     # ---- supernet -----------------------------------------------------------------------------

@@ -205,8 +205,7 @@ def extra_profiles(ctx, stop) -> str:
 
 
 def host_cpu(ctx, stop) -> str:
-    """The host CPU (the CPU tables' protocol, all its cores) on space s, until its target or the
-    lease's end."""
+    """The host CPU (CPU protocol 2, all its cores) on space s, until its target or the lease's end."""
     p = ctx.host_profiler("s")
     p.run(range(ctx.plan.host_rows), deadline=stop, progress=False)
     ctx.state.log(f"host cpu: {len(p)} rows in {p.out.name}")
