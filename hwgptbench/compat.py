@@ -25,6 +25,8 @@ differs, on purpose:
   return a random quantile); pass ``noise=True, seed=...`` to the constructor for seeded noisy
   draws instead. ``perplexity`` is served once a perplexity table has been fitted: the column
   ``perplexity``, else the last training fidelity ``perplexity_f{p}`` (test split, not training data).
+* **An extra key**, ``decode_latencies`` ({device: ms per generated token}): decode with a KV cache,
+  which HWG does not measure (README, "Prefill and decode"); served where a device has `decode_ms`.
 * ``predictor`` / ``surrogate_type`` arguments are accepted and ignored: there is one surrogate per
   metric. ``use_supernet_surrogate=True`` (evaluating the supernet itself) is not offered here.
 """
@@ -42,7 +44,8 @@ __all__ = ["HWGPT", "HWG_DEVICES", "HWG_METRICS"]
 HWG_DEVICES = ("a100", "a40", "h100", "rtx2080", "rtx3080", "a6000", "v100", "P100",
                "cpu_xeon_silver", "cpu_xeon_gold", "cpu_amd_7502", "cpu_amd_7513", "cpu_amd_7452")
 # HWG metric key -> our metric name (None: exact, not device-bound)
-_DEVICE_METRICS = {"latencies": "latency_ms", "energies": "energy_J"}
+_DEVICE_METRICS = {"latencies": "latency_ms", "energies": "energy_J",
+                   "decode_latencies": "decode_ms"}      # an extra key HWG does not have
 _EXACT = ("flops", "params", "float16_memory", "bfloat16_memory")
 HWG_METRICS = ("perplexity",) + tuple(_DEVICE_METRICS) + _EXACT
 
@@ -93,7 +96,8 @@ class HWGPT:
     def query(self, metric: str | None = None, device: str | None = None, predictor=None,
               hw_metric: str | None = None, **ignored) -> dict:
         """HWG's result dict: ``{"perplexity": float, "latencies": {device: ms}, "energies":
-        {device: J}, "flops": int, "params": int, "float16_memory": MB, "bfloat16_memory": MB}``,
+        {device: J}, "flops": int, "params": int, "float16_memory": MB, "bfloat16_memory": MB}``
+        plus ``decode_latencies`` ({device: ms per token}) where decode is measured,
         restricted to `metric` and/or `device` when given (`hw_metric` is HWG's older name)."""
         if self._arch is None:
             raise ValueError("Please set arch config before querying (set_arch or sample_arch)")

@@ -1,4 +1,5 @@
 """The HW-GPT-Bench facade: its README example, result shapes and keys, errors."""
+import numpy as np
 import pytest
 from surrogate_fixtures import small_surrogates  # noqa: F401  (fixture)
 
@@ -84,3 +85,26 @@ def test_seeded_sampling_and_noise(small_surrogates, monkeypatch):  # noqa: F811
     draws = [na.query(metric="latencies")["latencies"]["testdev"] for _ in range(5)]
     assert draws == [nb.query(metric="latencies")["latencies"]["testdev"] for _ in range(5)]
     assert len(set(draws)) == 5
+
+
+def test_decode_is_served_by_the_benchmark_the_facade_and_as_an_objective():
+    """The shipped store serves decode_ms (CPU protocol 2 table) everywhere a column goes."""
+    from hwgptbench import Benchmark
+    from hwgptbench.compat import HWGPT
+    from hwgptbench.moo import get_problem
+
+    sp = get_space("s")
+    a = sp.largest()
+    bench = Benchmark("s")
+    col = "decode_ms@cpu_xeon_f6m207_2c"
+    one = bench.query(a, metrics=["decode_ms"])
+    assert col in one and one[col] > 0
+    assert bench.metrics()[col]["quality"]["n_test"] > 0            # held-out quality in the manifest
+    api = HWGPT("s")
+    api.set_arch(a.to_hwg_dict())
+    got = api.query(metric="decode_latencies")["decode_latencies"]["cpu_xeon_f6m207_2c"]
+    assert got == pytest.approx(bench.evaluate(sp.encode([a]), [col])[0, 0])
+    assert "decode_latencies" in api.query()
+    P = get_problem(f"s:-params,{col}")
+    F = P(sp.encode([sp.smallest(), a]))
+    assert F.shape == (2, 2) and np.all(np.isfinite(F))
