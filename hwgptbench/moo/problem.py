@@ -42,6 +42,8 @@ STANDARD_PROBLEMS = (
     "s:-params,memory_MB_analytic",
     "s:-params,flops,memory_MB_analytic",
     "s:-params,latency_ms@cpu_xeon_2c",
+    "s:-params,latency_ms@cpu_xeon_f6m207_2c",      # CPU protocol 2: prefill ...
+    "s:-params,decode_ms@cpu_xeon_f6m207_2c",       # ... and decode (ms per generated token)
     "s:perplexity,latency_ms@h100",
     "s:perplexity,energy_J@h100",
     "s:perplexity,latency_ms@h100,energy_J@h100",
