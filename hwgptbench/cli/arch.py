@@ -12,8 +12,11 @@ def parse_arch(text: str, space: str | None = None):
     """An architecture from a string id, a JSON dict (HW-GPT-Bench keys) or '@file.json'."""
     text = text.strip()
     if text.startswith("@"):
-        with open(text[1:]) as f:
-            text = f.read().strip()
+        try:
+            with open(text[1:]) as f:
+                text = f.read().strip()
+        except OSError as e:
+            raise ValueError(f"arch: cannot read {text[1:]!r} ({e.strerror or e})") from None
     if text.startswith("{"):
         try:
             d = json.loads(text)

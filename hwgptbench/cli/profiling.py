@@ -39,8 +39,9 @@ def add_profile(p) -> None:
                             ("rounds", int, "protocol 2: visits per architecture"),
                             ("block", int, "protocol 2: architectures per block"),
                             ("sentinel-every", int, "protocol 2: visits between sentinel visits")):
-        g.add_argument(f"--{name}", type=typ, default=None, help=text)
-    g.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None, help="weights' dtype")
+        g.add_argument(f"--{name}", type=typ, default=None, help=f"{text} (default: the protocol's)")
+    g.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                   help="weights' dtype (default: the protocol's)")
     p.add_argument("--table", default=None, help="the table's path (default: DATA_DIR/{space}/{device}.h5)")
     renamed(p, "--out", "--table", "profile writes one table, named by --table (--out names folders)")
     p.add_argument("--data-dir", default="data", help="tables folder (default: %(default)s)")
