@@ -23,7 +23,7 @@ def add_query(q) -> None:
                    help="comma-separated metrics or columns, e.g. latency_ms,params (default: all)")
     q.add_argument("--noise", action="store_true", help="seeded noisy draws instead of the median")
     q.add_argument("--interval", action="store_true", help="add the calibrated 90%% interval")
-    q.add_argument("--seed", type=int, default=0, help="seed of 'random' and of --noise")
+    q.add_argument("--seed", type=count(0), default=0, help="seed of 'random' and of --noise")
     q.add_argument("--json", action="store_true", help="print JSON records instead of a table")
     q.add_argument("--list", action="store_true", help="list devices and metrics instead of querying")
     q.set_defaults(func=cmd_query)

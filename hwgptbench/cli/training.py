@@ -18,7 +18,7 @@ def add_corpus(c) -> None:
     c.add_argument("--text", action="append", default=[],
                    help="also use your own text file or folder (repeatable; default: none)")
     c.add_argument("--only-text", action="store_true", help="use only --text sources, no packages")
-    c.add_argument("--seed", type=int, default=0, help="seed of the split into train/val/test")
+    c.add_argument("--seed", type=count(0), default=0, help="seed of the split into train/val/test")
     c.add_argument("--val-frac", type=float, default=0.04, help="validation share of the documents")
     c.add_argument("--test-frac", type=float, default=0.04, help="test share of the documents")
     c.add_argument("--threads", type=count(1), default=1, help="tokeniser threads")
@@ -42,7 +42,7 @@ def add_train(t) -> None:
     t.add_argument("--warmup", type=count(0), default=100, help="warm-up steps")
     t.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
     t.add_argument("--grad-clip", type=positive, default=1.0, help="gradient-norm clip")
-    t.add_argument("--seed", type=int, default=0, help="random seed")
+    t.add_argument("--seed", type=count(0), default=0, help="random seed")
     t.add_argument("--eval-every", type=count(1), default=100, help="steps between validation losses")
     t.add_argument("--eval-batches", type=count(1), default=8, help="batches per validation loss")
     t.add_argument("--supernet", default=None,
