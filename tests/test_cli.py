@@ -144,7 +144,7 @@ BAD = [
     (["query", "random", "--space", "q"], "--space"), (["query", "random", "random"], "arch"),
     (["query", "random", "--devices", "a,,b"], "--devices"),
     (["fit-surrogates", "--data", "NONE"], "--data"), (["fit-surrogates", "--data", "FILE"], "--data"),
-    (["fit-surrogates", "--out", "FILE"], "--out"), (["fit-surrogates", "--spaces", "s,q"], "--spaces"),
+    (["fit-surrogates", "--out", "FILE"], "--out"), (["fit-surrogates", "--data", "DIR", "--out", "NONE"], "--data"), (["fit-surrogates", "--spaces", "s,q"], "--spaces"),
     (["fit-surrogates", "--nthread", "0"], "--nthread"),
     (["profile"], "--space"), (["profile", "--space", "s", "--device", "cuda"], "--device"),
     (["profile", "--space", "s", "--out", "NONE"], "--table"), (["profile", "--space", "s", "-n", "-1"], "-n"),
@@ -197,6 +197,7 @@ def test_bad_invocation_is_one_clear_error(argv, needle, paths, capsys):
     command = argv[0] if argv and argv[0] in COMMANDS else ""
     assert last.startswith(f"hwgptbench {command}".strip() + ": error: "), last
     assert needle in last, last
+    assert not Path(paths["NONE"]).exists() and not any(Path(paths["DIR"]).iterdir()), "nothing written"
 
 
 # (argv, modules made unimportable, the extra the error must name)
@@ -205,7 +206,7 @@ MISSING = [
     (["train", "--run-dir", "DIR", "--corpus", "DIR"], ("torch",), "torch"),
     (["evaluate", "--run-dir", "DIR", "--corpus", "DIR"], ("torch",), "torch"),
     (["corpus", "--out", "DIR/c", "--only-text"], ("tiktoken",), "train"),
-    (["fit-surrogates", "--out", "DIR/s"], ("xgboost",), "fit"),
+    (["fit-surrogates", "--out", "DIR/s"], ("xgboost",), "fit"),          # --data: the shipped tables
     (["run", "--objectives", "params,flops"], ("matplotlib",), "moo"),
     (["run", "--objectives", "params,flops", "--no-plots", "--backend", "ray"], ("ray",), "ray"),
     (["reproduce", "--out", "DIR/r"], ("moocore",), "moo"),

@@ -99,10 +99,13 @@ def cmd_fit(args) -> int:
     out = Path(args.out) if args.out else surrogates_dir()
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out: {str(out)!r} is a file; expected the surrogates folder")
+    data = args.data or data_dir()
+    if not any(Path(data).glob("*/*.h5")):       # fitting nothing would empty the surrogates folder
+        raise ValueError(f"--data: no tables ({{space}}/*.h5) in {str(data)!r}; nothing to fit")
     require("xgboost", "scipy")
     from ..surrogates import FitSettings, fit_all, quality_table
 
-    manifest = fit_all(args.data or data_dir(), out, FitSettings(nthread=args.nthread), spaces=args.spaces,
+    manifest = fit_all(data, out, FitSettings(nthread=args.nthread), spaces=args.spaces,
                        log=lambda msg: print(msg, file=sys.stderr))
     print(f"wrote {len(manifest['surrogates'])} surrogates and {out}/manifest.json", file=sys.stderr)
     if args.markdown:
