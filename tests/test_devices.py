@@ -165,13 +165,13 @@ def test_profiler_on_this_host_and_the_shipped_table(tmp_path, capsys):
 def test_new_tables_record_identity_and_refuse_other_flags(tmp_path, monkeypatch, capsys):
     out = tmp_path / "t.h5"
     _host(monkeypatch, LSCPU_207)
-    assert _cli(TINY + ["-n", "1", "--out", str(out)]) == 0
+    assert _cli(TINY + ["-n", "1", "--table", str(out)]) == 0
     hw = read_table(out).provenance["hardware"]
     assert hw["identity"] == IDENTITY_207 and hw["fingerprint"] == devices.fingerprint(IDENTITY_207)
     assert read_table(out).source == "cpu_xeon_f6m207_2c"          # named from the hardware
     before = out.read_bytes()
     _host(monkeypatch, LSCPU_207.replace("avx512_fp16", "avx512_fp16 amx_tile amx_bf16"))
-    assert _cli(TINY + ["-n", "2", "--out", str(out)]) == 2
+    assert _cli(TINY + ["-n", "2", "--table", str(out)]) == 2
     assert "differ in flags" in capsys.readouterr().err and out.read_bytes() == before
 
 
@@ -179,7 +179,7 @@ def test_thread_count_is_part_of_the_cpu_protocol_key(tmp_path, capsys):
     from hwgptbench.profiling.run import default_protocol
     assert "threads" in default_protocol("cpu").key() and "threads" not in default_protocol("cuda").key()
     out = str(tmp_path / "t.h5")
-    assert _cli(TINY + ["-n", "1", "--device", "testcpu", "--out", out]) == 0
+    assert _cli(TINY + ["-n", "1", "--device", "testcpu", "--table", out]) == 0
     before = Path(out).read_bytes()
-    assert _cli(TINY + ["-n", "2", "--threads", "2", "--device", "testcpu", "--out", out]) == 2
+    assert _cli(TINY + ["-n", "2", "--threads", "2", "--device", "testcpu", "--table", out]) == 2
     assert "threads" in capsys.readouterr().err and Path(out).read_bytes() == before

@@ -262,7 +262,7 @@ def test_merge_refuses_other_protocol_hardware_or_run_and_writes_nothing(tmp_pat
 
 
 def test_cli_errors_name_the_field(tmp_path, capsys):
-    from hwgptbench.gpu_plan.cli import main
+    from hwgptbench.cli.gpu_plan import main
     assert main(["merge"]) == 2 and "results" in capsys.readouterr().err
     assert main(["merge", str(tmp_path / "nope")]) == 2 and "not a folder" in capsys.readouterr().err
     assert main(["--lease-left", "50", "--out", str(tmp_path / "o"), "--work-dir", str(tmp_path / "w")]) == 2

@@ -100,20 +100,20 @@ def _cli(args):
 
 def test_profile_resumes_and_refuses_foreign_tables(tmp_path, capsys):
     out = str(tmp_path / "p.h5")
-    assert _cli(TINY + ["-n", "3", "--out", out]) == 0
+    assert _cli(TINY + ["-n", "3", "--table", out]) == 0
     t = read_table(out)
     assert t.arch_ids == [a.id for a in profiling_set("s", 3)]
     assert t.raw["latency_ms"].shape == (3, 2) and t.sources["memory_MB"] == "analytic"
     prov = t.provenance
     assert prov["protocol"]["seq"] == 8 and prov["runs"][0]["command"].startswith("hwgptbench profile")
     assert prov["hardware"]["cpu"]["cpu_count"] >= 1 and "torch" in prov["runs"][0]["versions"]
-    assert _cli(TINY + ["-n", "5", "--out", out]) == 0
+    assert _cli(TINY + ["-n", "5", "--table", out]) == 0
     t2 = read_table(out)
     assert t2.arch_ids[:3] == t.arch_ids and len(t2) == 5 and len(t2.provenance["runs"]) == 2
     before = open(out, "rb").read()
     other_device = [a if a != "testcpu" else "othercpu" for a in TINY]
-    assert _cli(other_device + ["-n", "6", "--out", out]) == 2
-    assert _cli([a if a != "8" else "16" for a in TINY] + ["-n", "6", "--out", out]) == 2
+    assert _cli(other_device + ["-n", "6", "--table", out]) == 2
+    assert _cli([a if a != "8" else "16" for a in TINY] + ["-n", "6", "--table", out]) == 2
     assert "nothing was overwritten" in capsys.readouterr().err
     assert open(out, "rb").read() == before
 
@@ -122,7 +122,7 @@ def test_profile_resumes_and_refuses_foreign_tables(tmp_path, capsys):
                                         (["--repeats", "0"], "repeats"), (["--device", "a/b"], "device"),
                                         (["--indices", "x-3"], "indices")])
 def test_profile_bad_input(tmp_path, capsys, args, field):
-    assert _cli(TINY + ["-n", "1", "--out", str(tmp_path / "p.h5")] + args) == 2
+    assert _cli(TINY + ["-n", "1", "--table", str(tmp_path / "p.h5")] + args) == 2
     assert field in capsys.readouterr().err
     assert not (tmp_path / "p.h5").exists()
 
@@ -131,7 +131,7 @@ def test_killed_run_resumes_to_exactly_the_same_rows(tmp_path):
     """SIGKILL a real profiling subprocess mid-run, resume it, and check the table."""
     out = tmp_path / "k.h5"
     n = 12
-    cmd = [sys.executable, "-m", "hwgptbench.cli"] + TINY + ["-n", str(n), "--out", str(out)]
+    cmd = [sys.executable, "-m", "hwgptbench.cli"] + TINY + ["-n", str(n), "--table", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     rows = 0
@@ -181,7 +181,7 @@ def test_merge_adds_missing_rows_only_and_refuses_foreign_tables():
 def test_second_writer_of_a_table_is_refused_and_loses_nothing(tmp_path):
     """Two profilers on one table: the second stops at once with a clear error; no row is lost."""
     out = tmp_path / "two.h5"
-    cmd = [sys.executable, "-m", "hwgptbench.cli"] + TINY + ["-n", "60", "--out", str(out)]
+    cmd = [sys.executable, "-m", "hwgptbench.cli"] + TINY + ["-n", "60", "--table", str(out)]
     first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and not out.exists():
@@ -197,5 +197,5 @@ def test_second_writer_of_a_table_is_refused_and_loses_nothing(tmp_path):
 
 
 def test_n_zero_writes_nothing_and_says_so(tmp_path, capsys):
-    assert _cli(TINY + ["-n", "0", "--out", str(tmp_path / "z.h5")]) == 0
+    assert _cli(TINY + ["-n", "0", "--table", str(tmp_path / "z.h5")]) == 0
     assert "nothing measured" in capsys.readouterr().out and not (tmp_path / "z.h5").exists()

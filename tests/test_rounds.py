@@ -26,7 +26,7 @@ def _cli(args):
 
 def test_rounds_rows_series_and_load(tmp_path):
     out = tmp_path / "v2.h5"
-    assert _cli(V2 + ["-n", "5", "--out", str(out)]) == 0
+    assert _cli(V2 + ["-n", "5", "--table", str(out)]) == 0
     t = read_table(out)
     assert t.arch_ids == [a.id for a in profiling_set("s", 5)]
     # 2 rounds x 2 repeats per row, in time order; decode: 2 rounds x 1 repeat
@@ -46,13 +46,13 @@ def test_rounds_rows_series_and_load(tmp_path):
     assert not (tmp_path / ".v2.h5.visits.jsonl").exists()
     # a v1 table of the same space and device is another protocol: never mixed
     assert _cli(["profile", "--space", "s", "--backend", "cpu", "--seq", "8", "--threads", "1", "--device",
-                 "testcpu", "--quiet", "-n", "6", "--out", str(out)]) == 2
+                 "testcpu", "--quiet", "-n", "6", "--table", str(out)]) == 2
 
 
 def test_killed_mid_block_resumes_with_the_visits_already_made(tmp_path):
     out = tmp_path / "k.h5"
     side = tmp_path / ".k.h5.visits.jsonl"
-    cmd = [sys.executable, "-m", "hwgptbench.cli"] + V2 + ["--block", "6", "-n", "6", "--out", str(out)]
+    cmd = [sys.executable, "-m", "hwgptbench.cli"] + V2 + ["--block", "6", "-n", "6", "--table", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     lines = []

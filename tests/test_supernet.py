@@ -250,12 +250,12 @@ def test_perplexity_table_cli(corpus, trained, tmp_path):
         evaluate_profiling_set(corpus, run, 100, n=i + 1, start=i, budget_tokens=32, device="cpu",
                                results_dir=tmp_path, log=lambda *a: None)
     out = tmp_path / "s" / "perplexity.h5"
-    assert main(["perplexity-table", "--space", "s", "--results", str(tmp_path), "--out", str(out),
+    assert main(["perplexity-table", "--space", "s", "--results", str(tmp_path), "--table", str(out),
                  "--corpus-manifest", str(corpus / "manifest.json")]) == 0
     t = read_table(out)
     assert sorted(t.raw) == ["accuracy_f100", "perplexity_f100"] and len(t) == len(idx)
     prov = t.provenance
     assert prov["training"]["tokens_seen"] == 8 * 2 * 16 and prov["corpus_manifest"]["sha256"]
     assert [r["step"] for r in prov["train_curve"] if "val_loss_max" in r] == [0, 4, 8]
-    assert main(["perplexity-table", "--space", "s", "--results", str(tmp_path / "none"), "--out",
+    assert main(["perplexity-table", "--space", "s", "--results", str(tmp_path / "none"), "--table",
                  str(out)]) == 2

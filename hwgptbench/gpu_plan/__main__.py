@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from ..cli.gpu_plan import main
 
 sys.exit(main())

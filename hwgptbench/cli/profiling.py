@@ -5,26 +5,29 @@ import dataclasses
 import shlex
 
 from ..space import SPACES
+from .options import count, device_name, parse_with, positive, renamed, require
 
 _OVERRIDES = ("batch", "seq", "dtype", "warmup", "repeats", "threads", "energy_window_s", "energy_windows",
               "decode_batch", "decode_prefill", "decode_tokens", "decode_repeats", "rounds", "block",
               "sentinel_every", "decode_warmup")
 
 
-def register(sub) -> None:
-    p = sub.add_parser("profile", help="measure latency/decode/energy/memory of profiling-set archs (resumable)",
-                       description="Measure the profiling set's architectures on this machine into "
-                                   "data/{space}/{device}.h5 (resumable: rerun the same command to continue). "
-                                   "Protocol defaults: PROTOCOLS.md section 4; any field can be overridden.")
+def add_profile(p) -> None:
+    p.description = ("Measure the profiling set's architectures on this machine into "
+                     "DATA_DIR/{space}/{device}.h5 (resumable: rerun the same command to continue). "
+                     "Protocol defaults: docs/PROTOCOLS.md; any field can be overridden.")
     p.add_argument("--space", required=True, choices=sorted(SPACES), help="search space")
-    p.add_argument("--device", default=None,
+    p.add_argument("--device", type=device_name, default=None,
                    help="device name of the table (default: from the hardware, e.g. cpu_xeon_f6m207_2c, h100)")
-    p.add_argument("--backend", choices=("cpu", "cuda"), default=None, help="default: cuda if available, else cpu")
+    p.add_argument("--backend", choices=("cpu", "cuda"), default=None,
+                   help="torch backend that runs the models (default: cuda if available, else cpu)")
     p.add_argument("--protocol", type=int, choices=(1, 2), default=1,
                    help="CPU protocol: 1 = repeats back to back on all cores; 2 = one thread, rounds over "
                         "blocks, a sentinel, decode (default: %(default)s)")
-    p.add_argument("-n", type=int, default=100, help="profile the first n profiling-set archs (default: %(default)s)")
-    p.add_argument("--indices", default=None, help="explicit profiling-set positions instead of -n, e.g. 0-99,200")
+    p.add_argument("-n", type=count(0), default=100,
+                   help="profile the first n profiling-set archs (default: %(default)s)")
+    p.add_argument("--indices", type=parse_with(parse_indices), default=None,
+                   help="explicit profiling-set positions instead of -n, e.g. 0-99,200 (default: none)")
     g = p.add_argument_group("protocol overrides (default: the protocol's own value, recorded in the table)")
     for name, typ, text in (("batch", int, "batch size B"), ("seq", int, "sequence length T"),
                             ("warmup", int, "warm-up forwards per visit"), ("repeats", int, "timed forwards per visit"),
@@ -36,39 +39,42 @@ def register(sub) -> None:
                             ("rounds", int, "protocol 2: visits per architecture"),
                             ("block", int, "protocol 2: architectures per block"),
                             ("sentinel-every", int, "protocol 2: visits between sentinel visits")):
-        g.add_argument(f"--{name}", type=typ, default=None, help=text)
-    g.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None, help="weights' dtype")
-    p.add_argument("--out", default=None, help="table path (default: DATA_DIR/{space}/{device}.h5)")
+        g.add_argument(f"--{name}", type=typ, default=None, help=f"{text} (default: the protocol's)")
+    g.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                   help="weights' dtype (default: the protocol's)")
+    p.add_argument("--table", default=None, help="the table's path (default: DATA_DIR/{space}/{device}.h5)")
+    renamed(p, "--out", "--table", "profile writes one table, named by --table (--out names folders)")
     p.add_argument("--data-dir", default="data", help="tables folder (default: %(default)s)")
-    p.add_argument("--max-seconds", type=float, default=None, help="stop cleanly after this long (default: no limit)")
+    p.add_argument("--max-seconds", type=positive, default=None, help="stop cleanly after this long (default: no limit)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
 
+PARSERS = {"profile": add_profile}
+
+
 def parse_indices(text: str) -> list[int]:
+    """'0-99,200' -> [0, ..., 99, 200]: profiling-set positions, ranges inclusive and ascending."""
     out = []
     for part in text.split(","):
-        part = part.strip()
         try:
-            if "-" in part:
-                a, b = part.split("-")
-                out.extend(range(int(a), int(b) + 1))
-            elif part:
-                out.append(int(part))
+            a, _, b = part.strip().partition("-")
+            lo, hi = int(a), int(b or a)
         except ValueError:
-            raise ValueError(f"indices: cannot parse {part!r}; expected e.g. '0-99,200'") from None
+            raise ValueError(f"cannot parse {part!r}; expected positions >= 0 like '0-99,200'") from None
+        if not 0 <= lo <= hi:
+            raise ValueError(f"{part!r} is not an ascending range of positions >= 0")
+        out.extend(range(lo, hi + 1))
     return out
 
 
 def run(args) -> int:
-    try:
-        import torch
-    except ImportError:
-        raise ImportError("profile: needs torch; pip install 'hwgptbench[torch]'") from None
+    require("torch")
+    import torch
 
-    from .protocol import default_protocol
-    from .rounds import RoundsProfiler
-    from .run import Profiler
+    from ..profiling.protocol import default_protocol
+    from ..profiling.rounds import RoundsProfiler
+    from ..profiling.run import Profiler
 
     backend = args.backend or ("cuda" if torch.cuda.is_available() else "cpu")
     proto = default_protocol(backend, args.protocol if backend == "cpu" else 1)
@@ -76,15 +82,10 @@ def run(args) -> int:
         raise ValueError("protocol: 2 is the CPU protocol; on CUDA use --protocol 1 (the GPU protocol)")
     overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
     proto = dataclasses.replace(proto, **overrides)
-    if args.indices:
-        indices = parse_indices(args.indices)
-    else:
-        if args.n < 0:
-            raise ValueError(f"n: expected a count >= 0, got {args.n}")
-        indices = range(args.n)
+    indices = args.indices if args.indices is not None else range(args.n)
     cls = RoundsProfiler if proto.version == 2 else Profiler
     command = "hwgptbench " + " ".join(shlex.quote(a) for a in args.argv)
-    with cls(args.space, device=args.device, out=args.out, protocol=proto, command=command,
+    with cls(args.space, device=args.device, out=args.table, protocol=proto, command=command,
              data_dir=args.data_dir) as p:
         p.run(indices, max_seconds=args.max_seconds, progress=not args.quiet)
     out = p.out

@@ -15,32 +15,31 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["register", "main"]
+from .options import RawHelpFormatter, device_name, folder, positive
+
+__all__ = ["add_gpu_plan", "main"]
 
 
-def register(sub) -> None:
-    p = sub.add_parser("gpu-plan", help="spend a GPU lease in resumable stages (or --rehearsal on this CPU); "
-                                        "'merge DIR' brings the results into data/",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _arguments(p)
-    p.set_defaults(func=run)
-
-
-def _arguments(p) -> None:
+def add_gpu_plan(p) -> None:
+    """The options of `hwgptbench gpu-plan` and of `python -m hwgptbench.gpu_plan` (the same)."""
+    p.description, p.formatter_class = __doc__, RawHelpFormatter
     p.add_argument("action", nargs="?", default="run", choices=("run", "merge", "report"),
-                   help="run a call of the plan (default), merge a returned folder, or report its figures")
-    p.add_argument("results", nargs="?", default=None, help="merge/report: the folder a call returned ($OUT)")
+                   help="run a call of the plan, merge a returned folder, or report its figures")
+    p.add_argument("results", nargs="?", type=folder, default=None,
+                   help="merge/report: the folder a call returned, $OUT (default: none)")
     g = p.add_argument_group("run")
-    g.add_argument("--out", default=None, help="where results are handed back (on the device: $OUT)")
+    g.add_argument("--out", default=None, help="output folder where results are handed back "
+                                               "(on the device: $OUT; default: none, required)")
     g.add_argument("--work-dir", default="runs/gpu_plan",
                    help="the plan's memory between calls (default: %(default)s; kept on the machine)")
-    g.add_argument("--call-seconds", type=float, default=560.0,
+    g.add_argument("--call-seconds", type=positive, default=560.0,
                    help="this call's limit in seconds (the tool's timeout minus transfers; default: %(default)s)")
-    g.add_argument("--lease-left", type=float, default=1800.0,
+    g.add_argument("--lease-left", type=positive, default=1800.0,
                    help="device seconds the lease has left as this call starts (status' budget_left_s; "
                         "default: %(default)s)")
     g.add_argument("--warm", action="store_true", help="the machine is already started (first call only)")
-    g.add_argument("--device", default=None, help="device name of the tables (default: from the GPU, e.g. h100)")
+    g.add_argument("--device", type=device_name, default=None,
+                   help="device name of the tables (default: from the GPU, e.g. h100)")
     g.add_argument("--supernet-space", default="s", help="space of the supernet, or 'none' (default: %(default)s)")
     g.add_argument("--corpus", default="corpus_cache/gpt2_packed",
                    help="packed corpus carried to the device (default: %(default)s)")
@@ -54,18 +53,32 @@ def _arguments(p) -> None:
     m.add_argument("--no-fronts", action="store_true", help="do not regenerate problems' bounds and fronts")
     m.add_argument("--allow-rehearsal", action="store_true",
                    help="merge a rehearsal's results (only ever into a scratch data folder)")
+    p.set_defaults(func=run)
+
+
+PARSERS = {"gpu-plan": add_gpu_plan}
 
 
 def run(args) -> int:
+    from ..gpu_plan.stages import PlanError
+
+    try:
+        return _run(args)
+    except PlanError as e:          # the device cannot run the plan (failed preflight): not a user error
+        print(f"gpu-plan: stopped: {e}", file=sys.stderr)
+        return 3
+
+
+def _run(args) -> int:
     if args.action in ("merge", "report"):
         if not args.results:
             raise ValueError(f"results: '{args.action}' needs the folder a call returned, e.g. "
                              f"hwgptbench gpu-plan {args.action} runs/lease1")
         if args.action == "report":
-            from .report import report
+            from ..gpu_plan.report import report
             print(report(args.results))
             return 0
-        from .merge import merge_results
+        from ..gpu_plan.merge import merge_results
         summary = merge_results(args.results, data_dir=args.data_dir, surrogates_dir=args.surrogates_dir,
                                 refit=not args.no_refit, fronts=not args.no_fronts,
                                 allow_rehearsal=args.allow_rehearsal)
@@ -75,7 +88,7 @@ def run(args) -> int:
         raise ValueError(f"results: only merge/report take a folder, got {args.results!r}")
     if not args.out:
         raise ValueError("out: --out is required (on the device: --out \"$OUT\")")
-    from .plan import PlanConfig, run_call
+    from ..gpu_plan.plan import PlanConfig, run_call
     space = None if args.supernet_space == "none" else args.supernet_space
     cfg = PlanConfig(rehearsal=args.rehearsal, device=args.device, supernet_space=space, corpus=args.corpus,
                      energy=not args.no_energy, data_dir=args.data_dir)
@@ -89,7 +102,7 @@ def run(args) -> int:
 
 def _rehearse(cfg, args, command) -> int:
     """Simulated calls, as on the device: $OUT emptied before each, the lease's time counted down."""
-    from .plan import run_call
+    from ..gpu_plan.plan import run_call
     lease = min(args.lease_left, 75.0)
     call_s = min(args.call_seconds, 25.0)
     out = Path(args.out)
@@ -115,18 +128,15 @@ def _print_summary(state) -> None:
 
 def main(argv=None) -> int:
     """`python -m hwgptbench.gpu_plan` on the device: the same options, no install needed."""
+    from . import run as run_command
+
     argv = sys.argv[1:] if argv is None else list(argv)
-    p = argparse.ArgumentParser(prog="python -m hwgptbench.gpu_plan", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    _arguments(p)
+    p = argparse.ArgumentParser(prog="python -m hwgptbench.gpu_plan", allow_abbrev=False)
+    add_gpu_plan(p)
     p.add_argument("--one-call", action="store_true", help="rehearsal: run one call only (tests use it)")
-    args = p.parse_args(argv)
-    args.argv = argv
     try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"gpu-plan: error: {e}", file=sys.stderr)
-        return 2
-    except RuntimeError as e:      # PlanError: the device cannot run the plan (failed preflight)
-        print(f"gpu-plan: stopped: {e}", file=sys.stderr)
-        return 3
+        args = p.parse_args(argv)
+    except SystemExit as e:
+        return e.code
+    args.argv, args.command = argv, "gpu-plan"
+    return run_command(args, "gpu-plan")

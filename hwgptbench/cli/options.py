@@ -1,0 +1,142 @@
+"""What every command shares: the help format, checked option types, renamed options, optional
+extras, and which exceptions are a user's mistake (one line, exit 2) rather than a bug."""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+# the optional dependency (top-level module) -> the extra that installs it
+EXTRAS = {"torch": "torch", "tiktoken": "train", "pynvml": "gpu", "xgboost": "fit", "scipy": "fit",
+          "moocore": "moo", "pymoo": "moo", "matplotlib": "moo", "optuna": "moo", "tqdm": "moo",
+          "sklearn": "moo", "ray": "ray", "syne_tune": "syne-tune", "huggingface_hub": "syne-tune"}
+_FIT_COMMANDS = ("fit-surrogates", "gpu-plan")     # scipy comes with `fit` there, with `moo` elsewhere
+TORCH_DEVICES = ("cpu", "cuda", "mps", "xpu", "meta")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the text already says what it is."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        flag = action.nargs == 0                              # store_true and the like: off unless given
+        positional = not action.option_strings and action.nargs not in ("?", "*")
+        if ("default" in text.lower() or action.default in (None, argparse.SUPPRESS) or flag
+                or positional or action.required):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class RawHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """HelpFormatter keeping a description's own line breaks (examples of commands)."""
+
+
+def parse_with(parse):
+    """An argparse type from a function raising ValueError: argparse names the option in the error."""
+    def check(text):
+        try:
+            return parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    check.__name__ = parse.__name__
+    return check
+
+
+def count(low: int = 0):
+    """An integer >= low (a count of things, a size, a number of workers)."""
+    def integer(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    integer.__name__ = f"integer >= {low}"
+    return integer
+
+
+def positive(text) -> float:
+    """A finite number > 0 (seconds, rates)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def folder(text) -> Path:
+    """An existing folder to read from."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a folder ("
+                                          f"{'it is a file' if path.exists() else 'it does not exist'})")
+    return path
+
+
+def device_name(text) -> str:
+    """A device name of a table (h100, cpu_xeon_f6m207_2c), never a torch device."""
+    if text.split(":")[0].lower() in TORCH_DEVICES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a torch device; --device names a table's device (e.g. h100, cpu_xeon_f6m207_2c; "
+            f"default: from the hardware). The torch device is --backend (profile) or --torch-device "
+            f"(train, evaluate)")
+    return text
+
+
+def names(text) -> list[str]:
+    """A comma-separated list of names, none empty."""
+    out = [t.strip() for t in text.split(",")]
+    if not all(out):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return out
+
+
+class Renamed(argparse.Action):
+    """An old spelling whose meaning changed: a clear error pointing to the new one, not a surprise."""
+
+    def __init__(self, option_strings, dest, new: str, why: str, **kwargs):
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS, **kwargs)
+        self.new, self.why = new, why
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} {values!r}: {self.why}; use {self.new}")
+
+
+def renamed(parser, old: str, new: str, why: str) -> None:
+    parser.add_argument(old, action=Renamed, new=new, why=why)
+
+
+def require(*modules: str) -> None:
+    """Check up front (without importing) that optional modules are installed, so a long run does
+    not fail at its end; the error names the extra to install."""
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+
+
+def missing(module: str, command: str) -> str | None:
+    """What to install for a missing optional module (None: not one of ours, so a bug)."""
+    top = module.split(".")[0]
+    if top == "pyarrow":
+        return "needs pyarrow: pip install pyarrow"
+    extra = EXTRAS.get(top)
+    if extra == "fit" and top == "scipy" and command not in _FIT_COMMANDS:
+        extra = "moo"
+    return f"needs the '{extra}' extra ({top} is missing): pip install 'hwgptbench[{extra}]'" if extra else None
+
+
+def user_error(e: BaseException, command: str) -> str | None:
+    """The one-line message for a user's mistake, or None for a bug (shown with its traceback)."""
+    from ..files import LockedError
+
+    if isinstance(e, ModuleNotFoundError) and e.name:
+        return missing(e.name, command)
+    if isinstance(e, ImportError):
+        return str(e) if "pip install" in str(e) else None     # our own messages name the extra
+    if isinstance(e, (ValueError, TypeError, OSError, LockedError)):
+        return str(e) or type(e).__name__
+    return None

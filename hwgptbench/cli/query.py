@@ -1,0 +1,113 @@
+"""`hwgptbench query | fit-surrogates`: answers of the benchmark, and refitting its surrogates."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..columns import Column
+from ..space import SPACES
+from .arch import parse_arch
+from .options import count, folder, names, parse_with, require
+
+
+def add_query(q) -> None:
+    q.add_argument("arch", nargs="+",
+                   help="string id, JSON dict (HW-GPT-Bench keys), @file.json, or 'random'")
+    q.add_argument("--space", default=None, choices=sorted(SPACES),
+                   help="space of dict/random architectures (default: ids carry their own; random: s)")
+    q.add_argument("-n", type=count(1), default=1, help="how many architectures 'random' draws")
+    q.add_argument("--devices", type=names, default=None,
+                   help="comma-separated device names, e.g. h100,cpu_xeon_2c (default: all)")
+    q.add_argument("--metrics", type=parse_with(columns), default=None,
+                   help="comma-separated metrics or columns, e.g. latency_ms,params (default: all)")
+    q.add_argument("--noise", action="store_true", help="seeded noisy draws instead of the median")
+    q.add_argument("--interval", action="store_true", help="add the calibrated 90%% interval")
+    q.add_argument("--seed", type=count(0), default=0, help="seed of 'random' and of --noise")
+    q.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+    q.add_argument("--list", action="store_true", help="list devices and metrics instead of querying")
+    q.set_defaults(func=cmd_query)
+
+
+def add_fit(f) -> None:
+    f.add_argument("--data", type=folder, default=None, help="tables folder (default: the package's data/)")
+    f.add_argument("--out", default=None,
+                   help="surrogates folder, written (default: the package's surrogates/)")
+    f.add_argument("--spaces", type=names, default=None, help="comma-separated spaces to refit (default: all)")
+    f.add_argument("--nthread", type=count(1), default=1, help="xgboost threads")
+    f.add_argument("--markdown", action="store_true", help="print the quality table as markdown")
+    f.set_defaults(func=cmd_fit)
+
+
+PARSERS = {"query": add_query, "fit-surrogates": add_fit}
+
+
+def columns(text) -> list[str]:
+    """Metric or column names (latency_ms, latency_ms@h100, perplexity_f75), each a valid column."""
+    out = names(text)
+    for n in out:
+        Column.parse(n)
+    return out
+
+
+def cmd_query(args) -> int:
+    from ..benchmark import Benchmark
+
+    if any(a == "random" for a in args.arch) and len(args.arch) > 1:
+        raise ValueError("arch: 'random' cannot be mixed with explicit architectures")
+    if args.arch == ["random"]:
+        bench = Benchmark(args.space or "s")
+        archs = bench.sample(args.n, seed=args.seed)
+    else:
+        if args.n != 1:
+            raise ValueError(f"-n: counts the architectures of 'random'; got -n {args.n} with explicit ones")
+        archs = [parse_arch(a, args.space) for a in args.arch]
+        spaces = sorted({a.space for a in archs})
+        if len(spaces) > 1:
+            raise ValueError(f"arch: architectures of several spaces {spaces}; query one space at a time")
+        if args.space and spaces[0] != args.space:
+            raise ValueError(f"space: architecture is of space {spaces[0]!r}, --space says {args.space!r}")
+        bench = Benchmark(spaces[0])
+    if args.list:
+        info = {"devices": bench.devices(), "metrics": bench.metrics()}
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    df = bench.query(archs, metrics=args.metrics, devices=args.devices,
+                     noise=args.noise, seed=args.seed, interval=args.interval)
+    df.insert(0, "arch_id", [a.id for a in archs])
+    if args.json:
+        print(json.dumps(df.to_dict(orient="records"), indent=2))
+    else:
+        import pandas as pd
+
+        if len(df) == 1:
+            rec = df.to_dict(orient="records")[0]
+            width = max(map(len, rec))
+            print("\n".join(f"{k:>{width}}: {v}" for k, v in rec.items()))
+        else:
+            with pd.option_context("display.max_columns", None, "display.width", 250):
+                print(df.to_string(index=False))
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from ..paths import data_dir, surrogates_dir
+
+    for s in args.spaces or ():
+        if s not in SPACES:
+            raise ValueError(f"--spaces: unknown {s!r}; allowed: {sorted(SPACES)}")
+    out = Path(args.out) if args.out else surrogates_dir()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: {str(out)!r} is a file; expected the surrogates folder")
+    data = args.data or data_dir()
+    if not any(Path(data).glob("*/*.h5")):       # fitting nothing would empty the surrogates folder
+        raise ValueError(f"--data: no tables ({{space}}/*.h5) in {str(data)!r}; nothing to fit")
+    require("xgboost", "scipy")
+    from ..surrogates import FitSettings, fit_all, quality_table
+
+    manifest = fit_all(data, out, FitSettings(nthread=args.nthread), spaces=args.spaces,
+                       log=lambda msg: print(msg, file=sys.stderr))
+    print(f"wrote {len(manifest['surrogates'])} surrogates and {out}/manifest.json", file=sys.stderr)
+    if args.markdown:
+        print(quality_table(manifest))
+    return 0

@@ -1,0 +1,150 @@
+"""`hwgptbench corpus | train | evaluate | perplexity-table`: build the corpus, train the supernet,
+score sub-networks, and write the perplexity table. torch is imported only when a command needs it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..space import SPACES
+from .options import count, folder, positive, renamed, require
+
+_TORCH_DEVICE = dict(default=None, help="torch device, e.g. cuda, cuda:1, cpu (default: cuda if available, else cpu)")
+_NOT_A_NAME = "--device names a table's device (profile, gpu-plan), not a torch device"
+
+
+def add_corpus(c) -> None:
+    c.add_argument("--out", default="corpus_cache/gpt2", help="output folder (token files + manifest.json)")
+    c.add_argument("--cache", default="corpus_cache", help="folder where packages are downloaded and unpacked")
+    c.add_argument("--text", action="append", default=[],
+                   help="also use your own text file or folder (repeatable; default: none)")
+    c.add_argument("--only-text", action="store_true", help="use only --text sources, no packages")
+    c.add_argument("--seed", type=count(0), default=0, help="seed of the split into train/val/test")
+    c.add_argument("--val-frac", type=float, default=0.04, help="validation share of the documents")
+    c.add_argument("--test-frac", type=float, default=0.04, help="test share of the documents")
+    c.add_argument("--threads", type=count(1), default=1, help="tokeniser threads")
+    c.add_argument("--manifest-copy", default=None,
+                   help="also copy manifest.json into this folder, e.g. data/corpus/ (default: no copy)")
+    c.set_defaults(func=cmd_corpus)
+
+
+def add_train(t) -> None:
+    t.add_argument("--space", default="s", choices=sorted(SPACES), help="search space")
+    t.add_argument("--corpus", type=folder, default="corpus_cache/gpt2", help="corpus folder (`hwgptbench corpus`)")
+    t.add_argument("--run-dir", required=True, help="folder of checkpoints and logs (resumed if present)")
+    t.add_argument("--steps", default="1000", help="planned optimizer steps, or 'auto' with --auto-seconds")
+    t.add_argument("--auto-seconds", type=positive, default=None,
+                   help="with --steps auto: training time to plan for (default: none)")
+    t.add_argument("--batch", type=count(1), default=16, help="sequences per step")
+    t.add_argument("--seq", type=count(1), default=1024, help="sequence length")
+    t.add_argument("--sandwich", type=count(2), default=4, help="sub-networks per step (largest, smallest, random)")
+    t.add_argument("--lr", type=positive, default=6e-4, help="peak learning rate")
+    t.add_argument("--min-lr", type=float, default=6e-5, help="final learning rate of the cosine schedule")
+    t.add_argument("--warmup", type=count(0), default=100, help="warm-up steps")
+    t.add_argument("--weight-decay", type=float, default=0.1, help="AdamW weight decay")
+    t.add_argument("--grad-clip", type=positive, default=1.0, help="gradient-norm clip")
+    t.add_argument("--seed", type=count(0), default=0, help="random seed")
+    t.add_argument("--eval-every", type=count(1), default=100, help="steps between validation losses")
+    t.add_argument("--eval-batches", type=count(1), default=8, help="batches per validation loss")
+    t.add_argument("--supernet", default=None,
+                   help="arch id of a smaller supernet (default: the space's largest)")
+    t.add_argument("--torch-device", **_TORCH_DEVICE)
+    renamed(t, "--device", "--torch-device", _NOT_A_NAME)
+    t.add_argument("--max-seconds", type=positive, default=None,
+                   help="stop (with a checkpoint) after this long (default: no limit)")
+    t.add_argument("--out", default=None, help="folder to copy small result files into, e.g. $OUT (default: none)")
+    t.set_defaults(func=cmd_train)
+
+
+def add_evaluate(e) -> None:
+    e.add_argument("--corpus", type=folder, default="corpus_cache/gpt2", help="corpus folder (`hwgptbench corpus`)")
+    e.add_argument("--run-dir", type=folder, required=True, help="the training's folder (`hwgptbench train`)")
+    e.add_argument("--percent", type=int, default=100, choices=(25, 50, 75, 100),
+                   help="fidelity snapshot: percent of the training")
+    e.add_argument("-n", type=count(1), default=2000, help="evaluate profiling-set positions [start, n)")
+    e.add_argument("--start", type=count(0), default=0, help="first profiling-set position")
+    e.add_argument("--budget-tokens", type=count(1), default=None,
+                   help="test tokens per architecture (default: 65536)")
+    e.add_argument("--batch", type=count(1), default=16, help="sequences per forward")
+    e.add_argument("--torch-device", **_TORCH_DEVICE)
+    renamed(e, "--device", "--torch-device", _NOT_A_NAME)
+    e.add_argument("--max-seconds", type=positive, default=None, help="stop cleanly after this long (default: no limit)")
+    e.add_argument("--out", default=None, help="folder to copy the result files into, e.g. $OUT (default: none)")
+    e.set_defaults(func=cmd_evaluate)
+
+
+def add_perplexity_table(p) -> None:
+    p.add_argument("--space", default="s", choices=sorted(SPACES), help="search space")
+    p.add_argument("--results", type=folder, required=True,
+                   help="folder with eval_{space}_f{p}.jsonl, state.json, train_log.jsonl")
+    p.add_argument("--table", required=True, help="the table's path, e.g. data/s/perplexity.h5")
+    renamed(p, "--out", "--table", "perplexity-table writes one table, named by --table (--out names folders)")
+    p.add_argument("--corpus-manifest", default="data/corpus/manifest.json",
+                   help="the corpus' manifest.json, recorded (sha256) in the table")
+    p.set_defaults(func=cmd_table)
+
+
+PARSERS = {"corpus": add_corpus, "train": add_train, "evaluate": add_evaluate,
+           "perplexity-table": add_perplexity_table}
+
+
+def cmd_corpus(args) -> int:
+    import shutil
+
+    require("tiktoken")
+    from ..corpus import DEFAULT_SOURCES, Source, build_corpus
+
+    sources = [] if args.only_text else list(DEFAULT_SOURCES)
+    sources += [Source.local(t) for t in args.text]
+    man = build_corpus(args.out, sources, cache_dir=args.cache, seed=args.seed, val_frac=args.val_frac,
+                       test_frac=args.test_frac, threads=args.threads)
+    if args.manifest_copy:
+        Path(args.manifest_copy).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(args.out) / "manifest.json", Path(args.manifest_copy) / "manifest.json")
+    print(json.dumps({k: man["splits"][k]["tokens"] for k in man["splits"]}))
+    return 0
+
+
+def cmd_train(args) -> int:
+    require("torch")
+    from ..supernet import TrainConfig, train
+
+    auto = args.steps == "auto"
+    if auto and args.auto_seconds is None:
+        raise ValueError("--steps: 'auto' needs --auto-seconds")
+    try:
+        steps = 1_000_000 if auto else int(args.steps)
+    except ValueError:
+        raise ValueError(f"--steps: expected an integer >= 1 or 'auto', got {args.steps!r}") from None
+    cfg = TrainConfig(space=args.space, steps=steps, batch=args.batch, seq=args.seq, sandwich=args.sandwich,
+                      lr=args.lr, min_lr=args.min_lr, warmup=args.warmup, weight_decay=args.weight_decay,
+                      grad_clip=args.grad_clip, seed=args.seed, eval_every=args.eval_every,
+                      eval_batches=args.eval_batches, supernet=args.supernet)
+    state = train(args.corpus, args.run_dir, cfg, device=args.torch_device, max_seconds=args.max_seconds,
+                  out_dir=args.out, steps_auto_seconds=args.auto_seconds if auto else None)
+    print(json.dumps({k: state[k] for k in ("step", "tokens_seen", "train_seconds", "snapshots")}))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import shutil
+
+    require("torch")
+    from ..evaluate import DEFAULT_BUDGET_TOKENS, evaluate_profiling_set
+
+    out = evaluate_profiling_set(args.corpus, args.run_dir, args.percent, n=args.n, start=args.start,
+                                 budget_tokens=args.budget_tokens or DEFAULT_BUDGET_TOKENS, batch=args.batch,
+                                 device=args.torch_device, max_seconds=args.max_seconds)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(out, Path(args.out) / out.name)
+    print(out)
+    return 0
+
+
+def cmd_table(args) -> int:
+    from ..evaluate import build_perplexity_table
+    from ..tables import write_table
+
+    write_table(build_perplexity_table(args.results, args.space, args.corpus_manifest), args.table)
+    print(args.table)
+    return 0

@@ -1,0 +1,254 @@
+"""The command line as a user meets it: help and defaults on every option, --version, light --help,
+and a user's mistakes as one error line with exit code 2 (never a traceback)."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from hwgptbench.cli import COMMANDS, build_parser, main
+from hwgptbench.cli.options import HelpFormatter, user_error
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _subparsers(parser):
+    """(prog, parser) of a parser and of every subcommand below it, walking argparse's own tree."""
+    yield parser.prog, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _subparsers(sub)
+
+
+def _gpu_plan_parser():
+    """The parser of `python -m hwgptbench.gpu_plan`, caught as main builds it."""
+    from hwgptbench.cli import gpu_plan
+    seen = []
+    real = argparse.ArgumentParser.parse_args
+
+    def grab(self, *a, **k):
+        seen.append(self)
+        raise SystemExit(0)
+    argparse.ArgumentParser.parse_args = grab
+    try:
+        gpu_plan.main([])
+    finally:
+        argparse.ArgumentParser.parse_args = real
+    return seen[0]
+
+
+def test_every_command_is_built_and_every_option_has_help_and_shows_its_default():
+    parsers = dict(_subparsers(build_parser()))
+    assert {p.split()[-1] for p in parsers if p != "hwgptbench"} == set(COMMANDS)
+    parsers["python -m hwgptbench.gpu_plan"] = _gpu_plan_parser()
+    checked = 0
+    for prog, parser in parsers.items():
+        fmt = HelpFormatter(prog)
+        for a in parser._actions:
+            if a.help == argparse.SUPPRESS or isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            assert a.help, f"{prog} {a.option_strings or a.dest}: no help"
+            shown = fmt._get_help_string(a) % {**vars(a), "prog": prog}
+            takes_value = a.nargs != 0 and not a.required and (a.option_strings or a.nargs in ("?", "*"))
+            if takes_value and not isinstance(a, argparse._VersionAction):
+                assert "default" in shown.lower(), f"{prog} {a.option_strings or a.dest}: no default in {shown!r}"
+            checked += 1
+    assert checked > 100
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_of_every_command(command, capsys):
+    assert main(([command] if command else []) + ["--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: hwgptbench") and (command is None or "(default:" in out)
+
+
+def test_version_is_the_package_version(capsys):
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"hwgptbench {version}"
+
+
+HEAVY = ("torch", "pandas", "xgboost", "matplotlib", "scipy", "sklearn", "pymoo", "optuna", "ray")
+PROBE = """
+import json, sys
+from hwgptbench.cli import main
+rc = main(sys.argv[1:])
+sys.stdout.flush()
+print(json.dumps([rc, sorted(m for m in sys.modules if m.split(".")[0] in {heavy} or m.startswith("hwgptbench."))]),
+      file=sys.stderr)
+"""
+
+
+def _imports(argvs):
+    """Modules imported by `hwgptbench ARGV` in fresh processes (run side by side)."""
+    code = PROBE.replace("{heavy}", repr(set(HEAVY)))
+    procs = [subprocess.Popen([sys.executable, "-c", code, *argv], env=ENV, cwd=ROOT, text=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for argv in argvs]
+    out = []
+    for p in procs:
+        err = p.communicate(timeout=120)[1]
+        rc, mods = json.loads(err.strip().splitlines()[-1])
+        out.append((rc, set(mods)))
+    return out
+
+
+def test_help_imports_no_heavy_library_and_a_command_only_its_own_group():
+    argvs = [["--help"], ["query", "--help"], ["profile", "--help"], ["train", "--help"], ["run", "--help"],
+             ["sample", "-n", "2"]]
+    results = _imports(argvs)
+    for argv, (rc, mods) in zip(argvs, results):
+        assert rc == 0, argv
+        assert not mods & set(HEAVY), (argv, mods & set(HEAVY))
+    top = results[0][1]
+    assert not any(m.startswith("hwgptbench.cli.") and m != "hwgptbench.cli.options" for m in top), top
+    groups = {m for m in results[-1][1] if m.startswith(("hwgptbench.cli.", "hwgptbench.moo",
+                                                          "hwgptbench.profiling", "hwgptbench.gpu_plan"))}
+    assert groups == {"hwgptbench.cli.options", "hwgptbench.cli.arch"}, groups
+
+
+def test_gpu_plan_module_runs_without_the_fit_and_moo_libraries():
+    code = ("import sys, runpy\nfor m in ('xgboost', 'scipy', 'sklearn', 'matplotlib', 'pymoo'):\n"
+            "    sys.modules[m] = None\nsys.argv = ['x', '--help']\nrunpy.run_module('hwgptbench.gpu_plan', "
+            "run_name='__main__')\n")
+    p = subprocess.run([sys.executable, "-c", code], env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "--lease-left" in p.stdout, p.stderr
+
+
+@pytest.fixture
+def paths(tmp_path):
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    (tmp_path / "empty").mkdir()
+    return {"FILE": str(f), "NONE": str(tmp_path / "missing"), "DIR": str(tmp_path / "empty")}
+
+
+# (argv, text the error must contain: the option, or the pip install of the missing extra);
+# FILE / NONE / DIR stand for a file, a path that does not exist and an empty folder
+BAD = [
+    (["frobnicate"], "invalid choice"), ([], "COMMAND"),
+    (["sample", "-n", "x"], "-n"), (["sample", "-n", "0"], "-n"), (["sample", "--space", "xl"], "--space"),
+    (["sample", "--seed", "1.5"], "--seed"), (["sample", "--format", "xml"], "--format"),
+    (["info"], "arch"), (["info", "@NONE"], "arch"), (["info", "{bad json"], "arch"),
+    (["info", "gpt-s-1-2"], "arch"), (["info", "gpt-s-10-384-3-4-2-4-4-2-3-4-3-2-4-4-4-12-8-8-4-8-12-8-True",
+                                       "--batch", "0"], "--batch"),
+    (["info", "x", "--dtype", "int8"], "--dtype"),
+    (["query", "random", "--devices", "nope"], "devices"), (["query", "random", "--metrics", "lat@@"], "--metrics"),
+    (["query", "random", "--metrics", "nope"], "metrics"), (["query", "random", "-n", "-2"], "-n"),
+    (["query", "random", "--space", "q"], "--space"), (["query", "random", "random"], "arch"),
+    (["query", "random", "--devices", "a,,b"], "--devices"),
+    (["fit-surrogates", "--data", "NONE"], "--data"), (["fit-surrogates", "--data", "FILE"], "--data"),
+    (["fit-surrogates", "--out", "FILE"], "--out"), (["fit-surrogates", "--data", "DIR", "--out", "NONE"], "--data"), (["fit-surrogates", "--spaces", "s,q"], "--spaces"),
+    (["fit-surrogates", "--nthread", "0"], "--nthread"),
+    (["profile"], "--space"), (["profile", "--space", "s", "--device", "cuda"], "--device"),
+    (["profile", "--space", "s", "--out", "NONE"], "--table"), (["profile", "--space", "s", "-n", "-1"], "-n"),
+    (["profile", "--space", "s", "--indices", "5-2"], "--indices"),
+    (["profile", "--space", "s", "--max-seconds", "0"], "--max-seconds"),
+    (["profile", "--space", "s", "--protocol", "3"], "--protocol"),
+    (["corpus", "--threads", "0"], "--threads"), (["corpus", "--seed", "x"], "--seed"),
+    (["train", "--corpus", "DIR"], "--run-dir"), (["train", "--run-dir", "DIR"], "--corpus"), (["train", "--run-dir", "DIR", "--device", "cuda"], "--torch-device"),
+    (["train", "--run-dir", "DIR", "--corpus", "NONE"], "--corpus"),
+    (["train", "--run-dir", "DIR", "--corpus", "DIR", "--steps", "x"], "--steps"),
+    (["train", "--run-dir", "DIR", "--corpus", "DIR", "--steps", "auto"], "--auto-seconds"),
+    (["train", "--run-dir", "DIR", "--lr", "-1"], "--lr"),
+    (["evaluate", "--run-dir", "NONE"], "--run-dir"), (["evaluate", "--run-dir", "DIR", "--percent", "30"], "--percent"),
+    (["evaluate", "--run-dir", "DIR", "--device", "cpu"], "--torch-device"),
+    (["perplexity-table", "--results", "DIR"], "--table"),
+    (["perplexity-table", "--results", "DIR", "--out", "NONE"], "--table"),
+    (["perplexity-table", "--results", "NONE", "--table", "NONE"], "--results"),
+    (["perplexity-table", "--results", "DIR", "--table", "NONE/t.h5"], "results"),
+    (["run"], "--objectives"), (["run", "--objectives", "flops,params", "--budget", "0"], "--budget"),
+    (["run", "--objectives", "nope,flops", "--no-plots", "--workers", "1"], "nope"),
+    (["run", "--objectives", "params,flops", "--option", "pop_size", "--no-plots"], "--option"),
+    (["run", "--objectives", "params,flops", "--out", "FILE"], "--out"),
+    (["run", "--objectives", "params,flops", "--workers", "0"], "--workers"),
+    (["run", "--objectives", "params,flops", "--backend", "dask"], "--backend"),
+    (["reproduce", "--split", "x"], "--split"), (["reproduce", "--budget", "0"], "--budget"),
+    (["reproduce", "--seeds", "-1"], "--seeds"),
+    (["leaderboard"], "RESULTS"), (["leaderboard", "NONE"], "RESULTS"), (["leaderboard", "DIR", "--alpha", "0"], "--alpha"),
+    (["leaderboard", "DIR", "--split", "all"], "--split"),
+    (["gpu-plan", "merge"], "results"), (["gpu-plan", "merge", "NONE"], "results"),
+    (["gpu-plan", "--device", "cuda:0", "--out", "DIR"], "--device"), (["gpu-plan", "--lease-left", "-1"], "--lease-left"),
+    (["gpu-plan"], "--out"), (["gpu-plan", "--call-seconds", "x"], "--call-seconds"),
+    (["gpu-plan", "sync"], "action"),
+]
+
+
+def _run_bad(argv, paths, capsys):
+    argv = [a.replace("NONE", paths["NONE"]).replace("FILE", paths["FILE"]).replace("DIR", paths["DIR"])
+            if a not in ("--device", "--table") else a for a in argv]
+    rc = main(argv)
+    err = capsys.readouterr().err
+    return rc, err
+
+
+@pytest.mark.parametrize("argv,needle", BAD, ids=[" ".join(a) or "(none)" for a, _ in BAD])
+def test_bad_invocation_is_one_clear_error(argv, needle, paths, capsys):
+    rc, err = _run_bad(argv, paths, capsys)
+    assert rc == 2, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    command = argv[0] if argv and argv[0] in COMMANDS else ""
+    assert last.startswith(f"hwgptbench {command}".strip() + ": error: "), last
+    assert needle in last, last
+    assert not Path(paths["NONE"]).exists() and not any(Path(paths["DIR"]).iterdir()), "nothing written"
+
+
+# (argv, modules made unimportable, the extra the error must name)
+MISSING = [
+    (["profile", "--space", "s", "-n", "1", "--table", "DIR/p.h5"], ("torch",), "torch"),
+    (["train", "--run-dir", "DIR", "--corpus", "DIR"], ("torch",), "torch"),
+    (["evaluate", "--run-dir", "DIR", "--corpus", "DIR"], ("torch",), "torch"),
+    (["corpus", "--out", "DIR/c", "--only-text"], ("tiktoken",), "train"),
+    (["fit-surrogates", "--out", "DIR/s"], ("xgboost",), "fit"),          # --data: the shipped tables
+    (["run", "--objectives", "params,flops"], ("matplotlib",), "moo"),
+    (["run", "--objectives", "params,flops", "--no-plots", "--backend", "ray"], ("ray",), "ray"),
+    (["reproduce", "--out", "DIR/r"], ("moocore",), "moo"),
+    (["leaderboard", "DIR"], ("scipy",), "moo"),
+]
+
+
+@pytest.mark.parametrize("argv,blocked,extra", MISSING, ids=[" ".join(a[:1] + list(b)) for a, b, _ in MISSING])
+def test_missing_extra_names_the_pip_install(argv, blocked, extra, paths, capsys, monkeypatch):
+    for m in blocked:
+        monkeypatch.setitem(sys.modules, m, None)
+    rc, err = _run_bad(argv, paths, capsys)
+    assert rc == 2 and "Traceback" not in err, err
+    assert f"pip install 'hwgptbench[{extra}]'" in err, err
+    assert not any(Path(paths["DIR"]).iterdir()), "nothing is written before the check"
+
+
+def test_locked_table_is_a_clear_error(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from hwgptbench.files import WriterLock
+    table = tmp_path / "p.h5"
+    with WriterLock(table):
+        rc = main(["profile", "--space", "s", "--backend", "cpu", "--seq", "8", "--warmup", "0", "--repeats", "1",
+                   "--threads", "1", "--device", "testcpu", "--quiet", "-n", "1", "--table", str(table)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and str(table) in err, err
+    assert not table.exists()
+
+
+def test_which_errors_are_a_users_and_which_a_bug():
+    assert user_error(ModuleNotFoundError("x", name="optuna"), "run") == \
+        "needs the 'moo' extra (optuna is missing): pip install 'hwgptbench[moo]'"
+    assert "hwgptbench[fit]" in user_error(ModuleNotFoundError("x", name="scipy.stats"), "fit-surrogates")
+    assert "hwgptbench[moo]" in user_error(ModuleNotFoundError("x", name="scipy.stats"), "leaderboard")
+    assert user_error(ModuleNotFoundError("x", name="hwgptbench.nope"), "run") is None     # our bug
+    assert user_error(ImportError("cannot import name 'f'"), "run") is None
+    assert user_error(KeyError("k"), "run") is None and user_error(ZeroDivisionError(), "run") is None
+    assert user_error(ValueError("--budget: bad"), "run") == "--budget: bad"
+
+
+def test_a_bug_still_shows_its_traceback(monkeypatch):
+    from hwgptbench.cli import arch
+    monkeypatch.setattr(arch, "cmd_sample", lambda args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        main(["sample"])
