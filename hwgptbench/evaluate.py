@@ -1,5 +1,5 @@
 """Perplexity and next-token accuracy of sub-networks on the held-out test split
-(PROTOCOLS.md section 6), and the perplexity table (section 5).
+(docs/PROTOCOLS.md section 6), and the perplexity table (section 5).
 
 Every architecture is scored on the **same** fixed token budget: ``budget_tokens // seq``
 non-overlapping windows of ``seq + 1`` tokens spread evenly over the test split (training never

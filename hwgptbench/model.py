@@ -1,4 +1,4 @@
-"""The one GPT of hwgptbench (PROTOCOLS.md section 2), used for profiling, the supernet and as the
+"""The one GPT of hwgptbench (docs/PROTOCOLS.md section 2), used for profiling, the supernet and as the
 ground truth of the cost model.
 
 Decoder-only GPT-2 family: token embedding (no absolute positions), L pre-LayerNorm blocks with a
@@ -9,7 +9,7 @@ each head; the MLP is Linear(E, r_i*E) -> exact GELU -> Linear(r_i*E, E).
 Every weight is allocated at its largest size and used through leading slices, so the same module
 is a standalone model (the active sub-network is the whole model and the slices are the full,
 contiguous tensors) and a weight-sharing supernet (``set_sub_network`` selects the first L blocks
-and the leading slices of PROTOCOLS.md section 6). Parameters are created directly on the target
+and the leading slices of docs/PROTOCOLS.md section 6). Parameters are created directly on the target
 device and dtype and initialised there once.
 
 Incremental decoding: a `KVCache` holds the keys and values of the active sub-network's layers;

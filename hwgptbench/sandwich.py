@@ -1,4 +1,4 @@
-"""What one sandwich-rule step of supernet training is made of (PROTOCOLS.md section 6): the run's
+"""What one sandwich-rule step of supernet training is made of (docs/PROTOCOLS.md section 6): the run's
 configuration (fixed when it starts, so the cosine schedule and the fidelity snapshots are well
 defined), the batch of a step, and the sub-networks a step trains (largest, smallest and seeded
 random ones that fit inside the supernet). Everything is a function of (seed, step): a resumed run

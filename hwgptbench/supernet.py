@@ -1,4 +1,4 @@
-"""Weight-sharing supernet training (PROTOCOLS.md section 6) over the one model in `model.py`.
+"""Weight-sharing supernet training (docs/PROTOCOLS.md section 6) over the one model in `model.py`.
 
 The supernet is ``GPT(space.largest())``; a sub-network is selected with ``set_sub_network`` and
 uses leading slices of the same tensors, so every gradient step on a sub-network trains the

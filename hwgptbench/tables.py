@@ -1,4 +1,4 @@
-"""Measured tables in HDF5 (PROTOCOLS.md section 5; layout documented in data/README.md).
+"""Measured tables in HDF5 (docs/PROTOCOLS.md section 5, which documents the layout).
 
 A table is small enough to rewrite whole, so every write goes to a temporary file in the same
 folder, is flushed to disk and then atomically renamed over the old one (files.replacing): an

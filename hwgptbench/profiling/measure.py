@@ -1,4 +1,4 @@
-"""Timing, energy and memory of one model's forward pass and of decoding (PROTOCOLS.md section 4).
+"""Timing, energy and memory of one model's forward pass and of decoding (docs/PROTOCOLS.md section 4).
 
 Every repeat is returned raw; the caller stores them. Imports torch (and pynvml on GPUs).
 

@@ -1,4 +1,4 @@
-"""What a profiling run measures and how (PROTOCOLS.md section 4); every field is stored in the
+"""What a profiling run measures and how (docs/PROTOCOLS.md section 4); every field is stored in the
 table's provenance, and `key()` names the fields that must match for rows to share a table."""
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ class Protocol:
 
 
 def default_protocol(backend: str, version: int = 1) -> Protocol:
-    """PROTOCOLS.md section 4 defaults: the GPU protocol, CPU protocol 1 (all cores, repeats back to
+    """docs/PROTOCOLS.md section 4 defaults: the GPU protocol, CPU protocol 1 (all cores, repeats back to
     back) or CPU protocol 2 (one thread on a reserved core, rounds, sentinel, decode)."""
     if backend == "cuda":
         return Protocol("cuda", batch=8, seq=1024, dtype="bfloat16", warmup=5, repeats=10,
