@@ -1,10 +1,12 @@
 #!/usr/bin/env python
 """Per profile table in data/: row count, latency range, noise (CV of repeats), and the Kendall
 tau between measured latency and the cost model's FLOPs (a sanity check, not a target), and where
-memory is measured the median relative error of the analytic memory estimate.
+memory is measured the median relative error of the analytic memory estimate; for CPU protocol 2
+the decode CV, the sentinel's CV over the run and the p90 of the load recorded with the rows.
 
 Usage: python scripts/analyse_tables.py [--data-dir data] [--markdown]
        python scripts/analyse_tables.py --retest RETEST.h5   # test-retest against data/'s table
+       python scripts/analyse_tables.py --decode             # how decode ranks differently from prefill
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from hwgptbench import cost
+from hwgptbench.space import Arch
 from hwgptbench.tables import read_table
 
 
@@ -34,7 +37,15 @@ def analyse(path: Path) -> dict:
     if "decode_ms" in t.raw:
         d = t.raw["decode_ms"]
         dec_cv = float(np.nanmedian(np.nanstd(d, axis=1, ddof=1) / np.nanmean(d, axis=1)))
-    return {"decode_cv_median": dec_cv, "mem_est_err": mem_err, "table": str(path), "space": t.space, "device": t.source, "rows": len(t),
+    sent_cv = float("nan")                  # protocol 2: the sentinel's level over the whole run
+    if "sentinel_latency_ms" in t.series:
+        level = np.median(t.series["sentinel_latency_ms"][:, 1:], axis=1)
+        sent_cv = float(np.std(level, ddof=1) / np.mean(level))
+    load = t.extra.get("load1_max")
+    busy = t.extra.get("others_busy_max")
+    return {"sentinel_cv": sent_cv, "load1_max_p90": float(np.nanpercentile(load, 90)) if load is not None else float("nan"),
+            "others_busy_p90": float(np.nanpercentile(busy, 90)) if busy is not None else float("nan"),
+            "decode_cv_median": dec_cv, "mem_est_err": mem_err, "table": str(path), "space": t.space, "device": t.source, "rows": len(t),
             "repeats": lat.shape[1], "batch": p["batch"], "seq": p["seq"], "dtype": p["dtype"],
             "threads": p.get("threads"), "lat_min_ms": float(np.min(med)), "lat_max_ms": float(np.max(med)),
             "cv_median": float(np.nanmedian(cv)), "cv_p90": float(np.nanpercentile(cv, 90)),
@@ -64,12 +75,38 @@ def retest(path: Path, data_dir: Path) -> None:
               f"new {kendalltau(m_old, m_new).statistic:.3f}")
 
 
+def prefill_vs_decode(path: Path) -> None:
+    """Kendall tau between prefill latency and decode ms/token, over the table and within each
+    embedding size (where width alone no longer orders them), and what each correlates with."""
+    t = read_table(path)
+    if "decode_ms" not in t.raw:
+        return
+    p = t.provenance["protocol"]
+    lat = np.nanmedian(t.raw["latency_ms"], axis=1)
+    dec = np.nanmedian(t.raw["decode_ms"], axis=1)
+    E = np.array([Arch.from_id(a).embed_dim for a in t.arch_ids])
+    kv = cost.kv_cache_mb(t.arch_ids, t.space, p["decode_batch"], p["decode_prefill"] + p["decode_tokens"], p["dtype"])
+    w = cost.weights_mb(t.arch_ids, t.space, p["dtype"])
+    tau = lambda a, b: kendalltau(a, b).statistic  # noqa: E731
+    within = ", ".join(f"E={e}: {tau(lat[E == e], dec[E == e]):.2f} (n={np.sum(E == e)})" for e in np.unique(E))
+    print(f"{t.space}/{t.source}: {len(t)} archs; decode/prefill ms ratio {np.min(dec / lat):.3f}-"
+          f"{np.max(dec / lat):.3f}; Kendall tau(prefill, decode) {tau(lat, dec):.2f} overall, within "
+          f"embedding size {within}; tau(decode, weights MB) {tau(dec, w):.2f}, tau(decode, KV-cache MB) "
+          f"{tau(dec, kv):.2f}; tau(prefill, FLOPs) {tau(lat, cost.flops(t.arch_ids, t.space, p['batch'], p['seq'])):.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default="data")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--retest", type=Path, help="a table of re-measured archs to compare with data/")
+    ap.add_argument("--decode", action="store_true", help="prefill vs decode, per table with decode_ms")
     args = ap.parse_args()
+    if args.decode:
+        for path in sorted(Path(args.data_dir).glob("*/*.h5")):
+            if read_table(path).kind == "profile":
+                prefill_vs_decode(path)
+        return
     if args.retest:
         return retest(args.retest, Path(args.data_dir))
     rows = []
@@ -77,7 +114,8 @@ def main() -> None:
         if read_table(path).kind == "profile":
             rows.append(analyse(path))
     cols = ["space", "device", "rows", "repeats", "batch", "seq", "dtype", "threads",
-            "lat_min_ms", "lat_max_ms", "cv_median", "cv_p90", "tau_flops", "decode_cv_median", "mem_est_err"]
+            "lat_min_ms", "lat_max_ms", "cv_median", "cv_p90", "tau_flops", "decode_cv_median", "sentinel_cv", "load1_max_p90",
+            "others_busy_p90", "mem_est_err"]
     fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)  # noqa: E731
     if args.markdown:
         print("| " + " | ".join(cols) + " |")
