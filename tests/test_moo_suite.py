@@ -126,14 +126,16 @@ def suite_run(tmp_path_factory):
 def test_reproduce_records_the_suite_and_writes_leaderboard_and_figures(suite_run):
     out, text = suite_run
     df = pd.read_csv(out / "results.csv")
-    assert set(df["suite"]) == {"hwgptbench-suite/1"} and set(df["split"]) == {"test"}
-    assert set(df["problem"]) == {"s:-params,memory_MB_analytic", "s:-params,latency_ms@cpu_xeon_2c"}
-    assert "NOT the suite's setting" in text and "Friedman test over N = 2 problems, k = 3" in text
+    # the newest suite (hwgptbench-suite/2) by default; its test split's problems available now
+    assert set(df["suite"]) == {"hwgptbench-suite/2"} and set(df["split"]) == {"test"}
+    assert set(df["problem"]) == {"s:-params,memory_MB_analytic", "s:-params,latency_ms@cpu_xeon_2c",
+                                  "s:-params,latency_ms@cpu_xeon_f6m207_2c"}
+    assert "NOT the suite's setting" in text and "Friedman test over N = 3 problems, k = 3" in text
     for name in ("leaderboard_test.md", "cd_diagram_test.png", "ranking.md"):
         assert (out / name).stat().st_size > 0
     for kind in ("fronts", "hv", "attainment"):
-        assert len(list(out.glob(f"*_{kind}.png"))) == 2
-    assert len(list(out.glob("*_eafdiff.png"))) <= 2        # where the best optimizer is not rs
+        assert len(list(out.glob(f"*_{kind}.png"))) == 3
+    assert len(list(out.glob("*_eafdiff.png"))) <= 3        # where the best optimizer is not rs
 
 
 def test_leaderboard_ranks_what_the_runs_reached(suite_run, tmp_path, capsys):
@@ -155,7 +157,7 @@ def test_leaderboard_ranks_what_the_runs_reached(suite_run, tmp_path, capsys):
     from scipy.stats import friedmanchisquare
     chi2 = friedmanchisquare(*M.to_numpy().T).statistic
     assert f"chi^2 = {chi2:.2f}" in text
-    assert f"CD = {critical_difference(3, 2):.2f}" in text
+    assert f"CD = {critical_difference(3, 3):.2f}" in text
 
 
 def test_leaderboard_refuses_results_it_cannot_compare(suite_run, tmp_path):
