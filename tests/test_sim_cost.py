@@ -46,6 +46,22 @@ def test_fit_recovers_a_known_line_and_skips_pauses(tmp_path, monkeypatch):
     assert line["rows"] == len(t) - 2                    # the first row has no interval; the pause is dropped
 
 
+def test_protocol_2_rows_cost_all_their_visits():
+    """A protocol-2 table visits each architecture `rounds` times, in rounds over blocks: the cost
+    of measuring its rows adds up to the wall time its blocks really took (first to last stamp)."""
+    dev = "cpu_xeon_f6m207_2c"
+    t = read_table(data_dir() / "s" / f"{dev}.h5")
+    proto = t.provenance["protocol"]
+    line = SimulatedCost(f"s:-params,latency_ms@{dev}").sources["measure"]["devices"][dev]
+    assert line["source"] == "measured" and line["visits_per_row"] == proto["rounds"] == 3
+    latency_s = np.nanmean(t.raw["latency_ms"], axis=1) / 1000
+    predicted = np.sum(line["intercept_s"] + line["slope"] * latency_s)
+    b = proto["block"]
+    spans = [t.extra["last_visit_at"][k:k + b].max() - t.extra["measured_at"][k:k + b].min()
+             for k in range(0, len(t), b)]
+    assert predicted == pytest.approx(sum(spans), rel=0.1)
+
+
 def test_device_without_a_table_is_an_estimate(tmp_path, monkeypatch):
     monkeypatch.setenv("HWGPTBENCH_DATA", str(tmp_path))
     c = SimulatedCost(LATENCY)

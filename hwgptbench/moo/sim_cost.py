@@ -10,8 +10,11 @@ An evaluation of a problem's objectives at training fidelity p (percent) is char
   the timed forwards, energy windows, writing the table). A non-negative least-squares line
   ``seconds = a + b * latency_s`` is fitted to them and applied to the surrogate's latency of the
   queried architecture: **measured**. (On ``cpu_xeon_2c`` this is ~6.2 forward latencies per
-  architecture, 1% median error.) A device without a table falls back to ``warmup + repeats``
-  forwards of its protocol: **estimate**.
+  architecture, 1% median error.) A table of CPU protocol 2 visits each architecture `rounds`
+  times, in rounds over a block: ``measured_at`` is the end of its first visit, so the intervals
+  are those of one visit (the first round of a block runs its visits back to back), and the line is
+  multiplied by `rounds`. A device without a table falls back to ``warmup + repeats`` forwards of
+  its protocol (times `rounds` in protocol 2): **estimate**.
 * **train**: objectives served by the supernet (``perplexity``, ``accuracy``: device-less
   surrogates) need the network trained to p% of the supernet's planned run. Charged as training
   this architecture alone on that share of the tokens: ``p/100 * TRAIN_TOKENS * 3 * forward FLOPs
@@ -150,10 +153,12 @@ def _measurement_line(P, device: str) -> dict:
                          f"latency_ms@{device}, which is not served for space {P.space.name!r}")
     if not path.exists():
         proto = P.benchmark.devices().get(device, {}).get("protocol", {})
-        forwards = int(proto.get("warmup", 1)) + int(proto.get("repeats", 5))
+        forwards = _visits(proto) * (int(proto.get("warmup", 1)) + int(proto.get("repeats", 5)))
         return {"source": "estimate", "intercept_s": 0.0, "slope": float(forwards),
-                "from": f"no table {path.name} here: warm-up + timed forwards of the protocol ({forwards})"}
+                "from": f"no table {path.name} here: warm-up + timed forwards of the protocol, times "
+                        f"its visits per architecture ({forwards})"}
     t = read_table(path)
+    visits = _visits(t.provenance.get("protocol", {}))
     at = t.extra.get("measured_at")
     if at is None or "latency_ms" not in t.raw or len(t) < 3:
         raise ValueError(f"{path}: needs extra/measured_at and raw/latency_ms on >= 3 rows to time a "
@@ -170,7 +175,14 @@ def _measurement_line(P, device: str) -> dict:
 
     (a, b), _ = nnls(np.column_stack([np.ones(ok.sum()), latency_s[ok]]), seconds[ok])
     fit = a + b * latency_s[ok]
-    return {"source": "measured", "intercept_s": float(a), "slope": float(b), "rows": int(ok.sum()),
+    return {"source": "measured", "intercept_s": float(visits * a), "slope": float(visits * b),
+            "rows": int(ok.sum()), "visits_per_row": visits,
             "median_rel_error": float(np.median(np.abs(fit - seconds[ok]) / seconds[ok])),
             "from": f"measured_at intervals of {P.space.name}/{path.name} (sha256 "
-                    f"{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}) against their mean latency"}
+                    f"{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}) against their mean latency"
+                    + (f", times {visits} visits per architecture (protocol 2)" if visits > 1 else "")}
+
+
+def _visits(protocol: dict) -> int:
+    """Visits per architecture: `rounds` in CPU protocol 2, else one."""
+    return int(protocol.get("rounds") or 1) if int(protocol.get("version", 1)) == 2 else 1
