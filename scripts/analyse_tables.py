@@ -52,17 +52,19 @@ def analyse(path: Path) -> dict:
             "tau_flops": float(tau)}
 
 
-def retest(path: Path, data_dir: Path) -> None:
+def retest(path: Path, data_dir: Path, against: Path | None = None) -> None:
     """Architectures measured again later (same device and protocol): how far the medians moved,
-    for latency and (where measured) decode."""
+    for latency and (where measured) decode, overall and per embedding size, and the sentinel's
+    level in both runs. `against`: compare with that table instead of data/'s."""
     new = read_table(path)
-    old = read_table(data_dir / new.space / f"{new.source}.h5")
+    old = read_table(against or data_dir / new.space / f"{new.source}.h5")
     pos = {a: i for i, a in enumerate(old.arch_ids)}
     both = [(pos[a], j) for j, a in enumerate(new.arch_ids) if a in pos]
     if not both:
         raise SystemExit("retest: no architecture in common")
     i, j = map(np.array, zip(*both))
     gap = (np.median(new.extra["measured_at"][j]) - np.median(old.extra["measured_at"][i])) / 60
+    E = np.array([Arch.from_id(new.arch_ids[k]).embed_dim for k in j])
     for metric in ("latency_ms", "decode_ms"):
         if metric not in old.raw or metric not in new.raw:
             continue
@@ -73,6 +75,13 @@ def retest(path: Path, data_dir: Path) -> None:
               f"(median); log(new/old median): median {np.median(r):+.3f}, median |.| "
               f"{np.median(np.abs(r)):.3f}, p90 |.| {np.percentile(np.abs(r), 90):.3f}; Kendall tau old vs "
               f"new {kendalltau(m_old, m_new).statistic:.3f}")
+        print("  median log ratio (p10, p90) per embedding size: " + "; ".join(
+            f"E={e}: {np.median(r[E == e]):+.3f} ({np.percentile(r[E == e], 10):+.3f}, "
+            f"{np.percentile(r[E == e], 90):+.3f}), n={np.sum(E == e)}" for e in np.unique(E)))
+        key = f"sentinel_{metric}"
+        if key in old.series and key in new.series:
+            lv = [np.median(np.median(t.series[key][:, 1:], axis=1)) for t in (old, new)]
+            print(f"  sentinel {metric}: median level {lv[0]:.1f} then {lv[1]:.1f}")
 
 
 def prefill_vs_decode(path: Path) -> None:
@@ -100,6 +109,7 @@ def main() -> None:
     ap.add_argument("--data-dir", default="data")
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--retest", type=Path, help="a table of re-measured archs to compare with data/")
+    ap.add_argument("--against", type=Path, help="with --retest: compare with this table instead of data/'s")
     ap.add_argument("--decode", action="store_true", help="prefill vs decode, per table with decode_ms")
     args = ap.parse_args()
     if args.decode:
@@ -108,7 +118,7 @@ def main() -> None:
                 prefill_vs_decode(path)
         return
     if args.retest:
-        return retest(args.retest, Path(args.data_dir))
+        return retest(args.retest, Path(args.data_dir), args.against)
     rows = []
     for path in sorted(Path(args.data_dir).glob("*/*.h5")):
         if read_table(path).kind == "profile":
