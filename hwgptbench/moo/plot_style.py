@@ -19,7 +19,7 @@ __all__ = ["ObjectiveAxis", "objective_axes", "optimizer_styles", "figure", "pai
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h")
 PRETTY = {"params": "parameters", "flops": "FLOPs", "memory_MB_analytic": "memory (analytic)",
-          "memory_MB": "peak memory", "latency_ms": "latency", "decode_ms": "decode latency",
+          "memory_MB": "peak memory", "latency_ms": "latency", "decode_ms": "decode time per token",
           "energy_J": "energy", "perplexity": "perplexity", "accuracy": "accuracy"}
 _COUNT_WORDS = {3: "thousands", 6: "millions", 9: "billions", 12: "trillions"}
 _PREFIXES = {3: "k", 6: "M", 9: "G", 12: "T"}
