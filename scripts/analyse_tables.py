@@ -21,8 +21,19 @@ from hwgptbench.space import Arch
 from hwgptbench.tables import read_table
 
 
-def analyse(path: Path) -> dict:
-    t = read_table(path)
+def profile_tables(data_dir: Path):
+    """The profile tables in `data_dir` (not perplexity tables), as (path, Table)."""
+    for path in sorted(Path(data_dir).glob("*/*.h5")):
+        t = read_table(path)
+        if t.kind == "profile":
+            yield path, t
+
+
+def embed_dims(arch_ids) -> np.ndarray:
+    return np.array([Arch.from_id(a).embed_dim for a in arch_ids])
+
+
+def analyse(path: Path, t) -> dict:
     lat = t.raw["latency_ms"]
     p = t.provenance["protocol"]
     med = np.nanmedian(lat, axis=1)
@@ -64,7 +75,7 @@ def retest(path: Path, data_dir: Path, against: Path | None = None) -> None:
         raise SystemExit("retest: no architecture in common")
     i, j = map(np.array, zip(*both))
     gap = (np.median(new.extra["measured_at"][j]) - np.median(old.extra["measured_at"][i])) / 60
-    E = np.array([Arch.from_id(new.arch_ids[k]).embed_dim for k in j])
+    E = embed_dims([new.arch_ids[k] for k in j])
     for metric in ("latency_ms", "decode_ms"):
         if metric not in old.raw or metric not in new.raw:
             continue
@@ -84,16 +95,15 @@ def retest(path: Path, data_dir: Path, against: Path | None = None) -> None:
             print(f"  sentinel {metric}: median level {lv[0]:.1f} then {lv[1]:.1f}")
 
 
-def prefill_vs_decode(path: Path) -> None:
+def prefill_vs_decode(t) -> None:
     """Kendall tau between prefill latency and decode ms/token, over the table and within each
     embedding size (where width alone no longer orders them), and what each correlates with."""
-    t = read_table(path)
     if "decode_ms" not in t.raw:
         return
     p = t.provenance["protocol"]
     lat = np.nanmedian(t.raw["latency_ms"], axis=1)
     dec = np.nanmedian(t.raw["decode_ms"], axis=1)
-    E = np.array([Arch.from_id(a).embed_dim for a in t.arch_ids])
+    E = embed_dims(t.arch_ids)
     kv = cost.kv_cache_mb(t.arch_ids, t.space, p["decode_batch"], p["decode_prefill"] + p["decode_tokens"], p["dtype"])
     w = cost.weights_mb(t.arch_ids, t.space, p["dtype"])
     tau = lambda a, b: kendalltau(a, b).statistic  # noqa: E731
@@ -113,16 +123,12 @@ def main() -> None:
     ap.add_argument("--decode", action="store_true", help="prefill vs decode, per table with decode_ms")
     args = ap.parse_args()
     if args.decode:
-        for path in sorted(Path(args.data_dir).glob("*/*.h5")):
-            if read_table(path).kind == "profile":
-                prefill_vs_decode(path)
+        for _, t in profile_tables(args.data_dir):
+            prefill_vs_decode(t)
         return
     if args.retest:
         return retest(args.retest, Path(args.data_dir), args.against)
-    rows = []
-    for path in sorted(Path(args.data_dir).glob("*/*.h5")):
-        if read_table(path).kind == "profile":
-            rows.append(analyse(path))
+    rows = [analyse(path, t) for path, t in profile_tables(args.data_dir)]
     cols = ["space", "device", "rows", "repeats", "batch", "seq", "dtype", "threads",
             "lat_min_ms", "lat_max_ms", "cv_median", "cv_p90", "tau_flops", "decode_cv_median", "sentinel_cv", "load1_max_p90",
             "others_busy_p90", "mem_est_err"]
