@@ -24,6 +24,7 @@ import numpy as np
 
 from . import cost
 from .space import as_arch, get_space
+from .validation import check_int
 
 __all__ = ["eval_windows", "evaluate_arch", "evaluate_profiling_set", "read_results", "perplexity_table",
            "build_perplexity_table", "noise_report", "DEFAULT_BUDGET_TOKENS"]
@@ -35,8 +36,7 @@ def eval_windows(tokens: np.ndarray, budget_tokens: int = DEFAULT_BUDGET_TOKENS,
     """(x, y) int64 arrays (n_windows, seq): the fixed evaluation windows, ``budget_tokens // seq``
     non-overlapping windows spread evenly over the whole split (so they sample many documents)."""
     cost._check_shape(1, seq)
-    if isinstance(budget_tokens, bool) or not isinstance(budget_tokens, (int, np.integer)) or budget_tokens < seq:
-        raise ValueError(f"budget_tokens: expected an int >= seq ({seq}), got {budget_tokens!r}")
+    budget_tokens = check_int(budget_tokens, "budget_tokens", seq)
     n = budget_tokens // seq
     if n * (seq + 1) > len(tokens):
         raise ValueError(f"budget_tokens: {n} windows of {seq + 1} tokens asked for but the split holds "

@@ -26,6 +26,7 @@ from torch import nn
 
 from .cost import BLOCK_SIZE, HEAD_SIZE, ROTARY_DIMS, VOCAB_PADDED
 from .space import Arch, as_arch
+from .validation import check_int
 
 __all__ = ["GPT", "KVCache"]
 
@@ -166,9 +167,7 @@ class KVCache:
     """
 
     def __init__(self, model: "GPT", batch: int, max_len: int):
-        for name, v, hi in (("batch", batch, None), ("max_len", max_len, BLOCK_SIZE)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1 or (hi is not None and v > hi):
-                raise ValueError(f"{name}: expected an int in [1, {hi or 'inf'}], got {v!r}")
+        batch, max_len = check_int(batch, "batch", 1), check_int(max_len, "max_len", 1, BLOCK_SIZE)
         self.arch, self.batch, self.max_len, self.pos = model.active, batch, max_len, 0
         w = model.wte
         # never read before written (attention sees only [:pos]), so empty, not zeros: no pages touched
@@ -265,8 +264,7 @@ class GPT(nn.Module):
     def generate(self, idx, n_new: int, cache: KVCache | None = None):
         """Greedy continuation (B, n_new) of the prompt idx (B, T), one token at a time against a
         KV cache (made here for T + n_new - 1 positions unless given)."""
-        if isinstance(n_new, bool) or not isinstance(n_new, int) or n_new < 1:
-            raise ValueError(f"n_new: expected an int >= 1, got {n_new!r}")
+        n_new = check_int(n_new, "n_new", 1)
         if cache is None:
             cache = KVCache(self, idx.shape[0], idx.shape[1] + n_new - 1)
         out = [self.next_token(idx, cache)]

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import cost
 from .space import Arch, as_arch, get_space
+from .validation import check_int, plain_ints
 
 __all__ = ["TrainConfig", "config_of_state", "PEAK_BF16", "peak_flops", "sample_batch", "fits",
            "sample_sub_networks", "step_archs"]
@@ -42,6 +43,9 @@ class TrainConfig:
     snapshots: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
     supernet: str | None = None       # arch id of the supernet; None = the space's largest
 
+    def __post_init__(self):
+        plain_ints(self)
+
     def supernet_arch(self):
         sp = get_space(self.space)
         return sp.largest() if self.supernet is None else as_arch(self.supernet, sp)
@@ -50,9 +54,7 @@ class TrainConfig:
         get_space(self.space)
         cost._check_shape(self.batch, self.seq)
         for name in ("steps", "sandwich", "eval_every", "eval_batches"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name}: expected an int >= 1, got {v!r}")
+            check_int(getattr(self, name), name, 1)
         if self.sandwich < 2:
             raise ValueError(f"sandwich: expected >= 2 (largest and smallest), got {self.sandwich}")
         if not (0 <= self.warmup < self.steps):

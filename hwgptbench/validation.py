@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_int", "check_number", "check_bool", "check_seed", "check_str_list", "check_path"]
+__all__ = ["check_int", "check_number", "check_bool", "check_seed", "check_str_list", "check_path", "plain_ints"]
 
 
 def _given(value) -> str:
@@ -81,3 +81,16 @@ def check_path(value, field: str):
     if not isinstance(value, (str, os.PathLike)) or value == "":
         raise TypeError(f"{field}: expected a file path (str or pathlib.Path), got {_given(value)}")
     return Path(value)
+
+
+def plain_ints(config) -> None:
+    """Turn numpy integers in a frozen dataclass's fields into Python ints, in place (call from
+    ``__post_init__``). A config is written into JSON (provenance, training state), which refuses
+    numpy scalars; without this a numpy int accepted by `check_int` would fail only at the first
+    write, after the work it describes was done."""
+    import dataclasses
+
+    for f in dataclasses.fields(config):
+        v = getattr(config, f.name)
+        if isinstance(v, np.integer):
+            object.__setattr__(config, f.name, int(v))

@@ -7,10 +7,12 @@ the decode CV, the sentinel's CV over the run and the p90 of the load recorded w
 Usage: python scripts/analyse_tables.py [--data-dir data] [--markdown]
        python scripts/analyse_tables.py --retest RETEST.h5   # test-retest against data/'s table
        python scripts/analyse_tables.py --decode             # how decode ranks differently from prefill
+       python scripts/analyse_tables.py --drift DIR          # repeated probes over hours, in time order
 """
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 import numpy as np
@@ -63,36 +65,79 @@ def analyse(path: Path, t) -> dict:
             "tau_flops": float(tau)}
 
 
+def matched(new, old):
+    """Rows of `old` and `new` holding the same architectures: (i into old, j into new)."""
+    pos = {a: i for i, a in enumerate(old.arch_ids)}
+    both = [(pos[a], j) for j, a in enumerate(new.arch_ids) if a in pos]
+    if not both:
+        raise SystemExit("retest: no architecture in common")
+    return tuple(map(np.array, zip(*both)))
+
+
+def log_ratios(new, old, metric, i, j):
+    """log(new median / old median) per matched architecture, with the old and new medians."""
+    m_old = np.nanmedian(old.raw[metric][i], axis=1)
+    m_new = np.nanmedian(new.raw[metric][j], axis=1)
+    return np.log(m_new / m_old), m_old, m_new
+
+
+def sentinel_level(t, metric) -> float:
+    """The median over a run of the sentinel's per-visit medians."""
+    return float(np.median(np.median(t.series[f"sentinel_{metric}"][:, 1:], axis=1)))
+
+
 def retest(path: Path, data_dir: Path, against: Path | None = None) -> None:
     """Architectures measured again later (same device and protocol): how far the medians moved,
     for latency and (where measured) decode, overall and per embedding size, and the sentinel's
     level in both runs. `against`: compare with that table instead of data/'s."""
     new = read_table(path)
     old = read_table(against or data_dir / new.space / f"{new.source}.h5")
-    pos = {a: i for i, a in enumerate(old.arch_ids)}
-    both = [(pos[a], j) for j, a in enumerate(new.arch_ids) if a in pos]
-    if not both:
-        raise SystemExit("retest: no architecture in common")
-    i, j = map(np.array, zip(*both))
+    i, j = matched(new, old)
     gap = (np.median(new.extra["measured_at"][j]) - np.median(old.extra["measured_at"][i])) / 60
     E = embed_dims([new.arch_ids[k] for k in j])
     for metric in ("latency_ms", "decode_ms"):
         if metric not in old.raw or metric not in new.raw:
             continue
-        m_old = np.nanmedian(old.raw[metric][i], axis=1)
-        m_new = np.nanmedian(new.raw[metric][j], axis=1)
-        r = np.log(m_new / m_old)
-        print(f"{new.space}/{new.source} {metric}: {len(both)} archs measured again {gap:.0f} min later "
+        r, m_old, m_new = log_ratios(new, old, metric, i, j)
+        print(f"{new.space}/{new.source} {metric}: {len(i)} archs measured again {gap:.0f} min later "
               f"(median); log(new/old median): median {np.median(r):+.3f}, median |.| "
               f"{np.median(np.abs(r)):.3f}, p90 |.| {np.percentile(np.abs(r), 90):.3f}; Kendall tau old vs "
               f"new {kendalltau(m_old, m_new).statistic:.3f}")
         print("  median log ratio (p10, p90) per embedding size: " + "; ".join(
             f"E={e}: {np.median(r[E == e]):+.3f} ({np.percentile(r[E == e], 10):+.3f}, "
             f"{np.percentile(r[E == e], 90):+.3f}), n={np.sum(E == e)}" for e in np.unique(E)))
-        key = f"sentinel_{metric}"
-        if key in old.series and key in new.series:
-            lv = [np.median(np.median(t.series[key][:, 1:], axis=1)) for t in (old, new)]
-            print(f"  sentinel {metric}: median level {lv[0]:.1f} then {lv[1]:.1f}")
+        if f"sentinel_{metric}" in old.series and f"sentinel_{metric}" in new.series:
+            print(f"  sentinel {metric}: median level {sentinel_level(old, metric):.1f} then "
+                  f"{sentinel_level(new, metric):.1f}")
+
+
+def drift(directory: Path, data_dir: Path) -> None:
+    """Markdown: each table in `directory` (repeated measurements of the same architectures in
+    fresh processes, e.g. by scripts/cpu_drift_study.sh), in time order, against data/'s table:
+    median log ratio per embedding size and Kendall tau, for latency and decode, and the sentinel."""
+    tables = sorted((read_table(p) for p in Path(directory).glob("*.h5")),
+                    key=lambda t: float(np.min(t.extra["measured_at"])))
+    if not tables:
+        raise SystemExit(f"drift: no table in {directory}")
+    old = read_table(data_dir / tables[0].space / f"{tables[0].source}.h5")
+    metrics = [m for m in ("latency_ms", "decode_ms") if m in old.raw]
+    dims = np.unique(embed_dims(tables[0].arch_ids))
+    head = ["started (UTC)"] + [f"{m} E={e}" for m in metrics for e in dims] + [f"tau {m}" for m in metrics] \
+        + [f"sentinel {m}" for m in metrics]
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for t in tables:
+        i, j = matched(t, old)
+        E = embed_dims([t.arch_ids[k] for k in j])
+        cells, taus = [], []
+        for m in metrics:
+            r, m_old, m_new = log_ratios(t, old, m, i, j)
+            cells += [f"{np.median(r[E == e]):+.3f}" for e in dims]
+            taus.append(f"{kendalltau(m_old, m_new).statistic:.3f}")
+        sent = [f"{sentinel_level(t, m):.1f}" for m in metrics]
+        start = time.strftime("%H:%M", time.gmtime(float(np.min(t.extra["measured_at"]))))
+        print("| " + " | ".join([start] + cells + taus + sent) + " |")
+    print("\nCells: median log(probe / table) of the architectures of that embedding size; the table's "
+          "sentinel levels: " + ", ".join(f"{m} {sentinel_level(old, m):.1f}" for m in metrics))
 
 
 def prefill_vs_decode(t) -> None:
@@ -121,11 +166,14 @@ def main() -> None:
     ap.add_argument("--retest", type=Path, help="a table of re-measured archs to compare with data/")
     ap.add_argument("--against", type=Path, help="with --retest: compare with this table instead of data/'s")
     ap.add_argument("--decode", action="store_true", help="prefill vs decode, per table with decode_ms")
+    ap.add_argument("--drift", type=Path, help="a folder of repeated probes (scripts/cpu_drift_study.sh)")
     args = ap.parse_args()
     if args.decode:
         for _, t in profile_tables(args.data_dir):
             prefill_vs_decode(t)
         return
+    if args.drift:
+        return drift(args.drift, Path(args.data_dir))
     if args.retest:
         return retest(args.retest, Path(args.data_dir), args.against)
     rows = [analyse(path, t) for path, t in profile_tables(args.data_dir)]

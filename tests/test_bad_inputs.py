@@ -233,3 +233,46 @@ def test_check_bool_accepts_only_bools(v):
 @given(st.lists(st.text(), min_size=1) | st.text())
 def test_check_str_list_keeps_str_lists(v):
     assert check_str_list(v, "names") == ([v] if isinstance(v, str) else list(v))
+
+
+# ---- counts: ints (numpy ints too), never floats, bools or strings -----------------------------------
+def _count_calls():
+    import dataclasses
+
+    from hwgptbench.evaluate import eval_windows
+    from hwgptbench.profiling.profiling_set import profiling_set
+    from hwgptbench.profiling.protocol import default_protocol
+    from hwgptbench.sandwich import TrainConfig
+    p2 = default_protocol("cpu", version=2)
+    tokens = np.zeros(5000, dtype=np.uint16)
+    return {"n": lambda v: profiling_set("s", v),
+            "warmup": lambda v: dataclasses.replace(p2, warmup=v).check(),
+            "rounds": lambda v: dataclasses.replace(p2, rounds=v).check(),
+            "steps": lambda v: TrainConfig(steps=v).check(),
+            "budget_tokens": lambda v: eval_windows(tokens, budget_tokens=v, seq=256)}
+
+
+@pytest.mark.parametrize("field", ["n", "warmup", "rounds", "steps", "budget_tokens"])
+@pytest.mark.parametrize("value", [512.0, True, "512", None])
+def test_counts_refuse_what_is_not_an_int(field, value):
+    with pytest.raises(TypeError, match=f"^{field}: expected an int, got {re.escape(repr(value))}"):
+        _count_calls()[field](value)
+
+
+def test_configs_take_numpy_ints_and_keep_python_ints():
+    """A numpy int is an int, and it must survive the JSON the config is written into (the
+    provenance of a table, a training state) rather than fail there after the work was done."""
+    import dataclasses
+    import json
+
+    from hwgptbench.profiling.protocol import default_protocol
+    from hwgptbench.sandwich import TrainConfig
+    p = dataclasses.replace(default_protocol("cpu", version=2), warmup=np.int64(2), batch=np.int32(1))
+    p.check()
+    c = TrainConfig(steps=np.int64(10), warmup=np.int16(1), batch=np.int64(2))
+    c.check()
+    for config in (p, c):
+        d = json.loads(json.dumps(dataclasses.asdict(config)))
+        assert all(type(v) is int for k, v in dataclasses.asdict(config).items()
+                   if k in ("warmup", "batch", "steps")), d
+    assert (p.warmup, p.batch, c.steps, c.warmup) == (2, 1, 10, 1)

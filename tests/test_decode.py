@@ -99,9 +99,12 @@ def test_cache_bad_input():
         with pytest.raises(ValueError, match="cache: holds batch 1"):
             model(torch.zeros(2, 1, dtype=torch.long), cache)
     assert cache.pos == 0
-    for batch, max_len, field in ((0, 4, "batch"), (1, 1025, "max_len"), (1.0, 4, "batch")):
+    for batch, max_len, field in ((0, 4, "batch"), (1, 1025, "max_len")):
         with pytest.raises(ValueError, match=field):
             KVCache(model, batch, max_len)
+    with pytest.raises(TypeError, match="batch: expected an int, got 1.0"):   # not coerced
+        KVCache(model, 1.0, 4)
+    assert KVCache(model, np.int64(1), np.int64(4)).batch == 1              # numpy ints, as everywhere
     with pytest.raises(ValueError, match="n_new"):
         model.generate(torch.zeros(1, 2, dtype=torch.long), 0)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..cost import VOCAB_SIZE
 from ..profiling.protocol import Protocol
 from ..space import get_space
+from ..validation import check_number
 from .budget import CALL_OVERHEAD_S, STAGES, LeasePlan, call_deadline, plan_lease
 from .stages import STAGE_FUNCTIONS, PlanError
 from .state import PlanState, copy_if_missing, publish
@@ -225,9 +226,8 @@ def run_call(cfg: PlanConfig, out_dir, work_dir="runs/gpu_plan", call_s: float =
     """One call of the plan; returns the state. `lease_left_s` is the device time the lease has
     left as this call starts (the tool's status); `call_s` this call's limit."""
     cfg.check()
-    for name, v in (("call_s", call_s), ("lease_left_s", lease_left_s)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise ValueError(f"{name}: expected seconds > 0, got {v!r}")
+    call_s = check_number(call_s, "call_s", 0, exclusive=True)
+    lease_left_s = check_number(lease_left_s, "lease_left_s", 0, exclusive=True)
     t0 = time.time()
     state = PlanState.load(work_dir, dataclasses.asdict(cfg))
     if state.data["lease_plan"] is None:

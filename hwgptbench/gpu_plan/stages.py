@@ -9,6 +9,7 @@ into ``ctx.state`` (and so into $OUT's state.json).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import shutil
 import time
@@ -132,7 +133,8 @@ def calibrate(ctx, stop) -> str:
             if meter is not None:
                 with torch.inference_mode():
                     for w in lengths:
-                        e, secs, n = energy_windows(lambda: model(idx), ctx.sync, meter, w, ctx.study_windows)
+                        e, secs, n = energy_windows(functools.partial(model, idx), ctx.sync, meter, w,
+                                                    ctx.study_windows)
                         e = np.asarray(e)
                         row["windows"][str(w)] = {"J_per_forward": e.tolist(), "seconds": secs, "forwards": n,
                                                   "cv": float(e.std(ddof=1) / e.mean()) if e.mean() > 0 else math.inf}

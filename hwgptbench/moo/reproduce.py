@@ -84,7 +84,7 @@ def reproduce(out="runs/reproduce", budget=None, seeds=None, workers=None, bench
         START,
         "## Multi-objective baselines (`hwgptbench reproduce`)",
         "",
-        f"Command: `hwgptbench reproduce"
+        "Command: `hwgptbench reproduce"
         + ("" if split == "all" else f" --split {split}")
         + ("" if official else f" --budget {budget} --seeds {len(seeds)}")
         + (f" --workers {workers}" if workers else "") + "` "

@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import cost
 from ..benchmark import EXACT_COLUMNS
+from ..validation import check_number
 from .problem import get_problem
 
 __all__ = ["SimulatedCost", "simulated_cost", "TRAIN_TOKENS", "TRAIN_FLOP_PER_S", "EVAL_TOKENS"]
@@ -59,9 +60,7 @@ class SimulatedCost:
                  train_flop_per_s: float = TRAIN_FLOP_PER_S, eval_tokens: float = EVAL_TOKENS):
         for name, v in (("train_tokens", train_tokens), ("train_flop_per_s", train_flop_per_s),
                         ("eval_tokens", eval_tokens)):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
-                    or not np.isfinite(v) or v <= 0:
-                raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
+            check_number(v, name, 0, exclusive=True)
         self.problem = P = get_problem(problem)
         self.train_tokens, self.train_flop_per_s = float(train_tokens), float(train_flop_per_s)
         self.eval_tokens = float(eval_tokens)

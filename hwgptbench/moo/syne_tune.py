@@ -42,6 +42,7 @@ except ImportError as e:                                              # pragma: 
                       f"({e})") from None
 
 from .problem import get_problem
+from ..validation import check_int, check_number
 from .sim_cost import SimulatedCost
 
 __all__ = ["HWGPTBlackbox", "tune", "ELAPSED", "FIDELITY"]
@@ -62,9 +63,7 @@ class HWGPTBlackbox(Blackbox):
         self.cost = cost if cost is not None else SimulatedCost(P)
         if self.cost.problem is not P:
             raise ValueError("cost: a SimulatedCost of another problem object was given")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ValueError(f"seed: expected an int, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = check_int(seed, "seed")
         self._fidelities = self.cost.fidelities
         sp = P.space
         choices = {"embed_dim": sp.embed_dims, "n_layer": sp.n_layers,
@@ -178,9 +177,7 @@ def tune(problem, scheduler, *, n_workers: int = 1, max_num_evaluations: int | N
     seconds since it last started or resumed), ``sim_time_s`` (simulated wall-clock of the
     experiment when the result arrived).
     """
-    for name, v in (("n_workers", n_workers), ("seed", seed)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < (1 if name == "n_workers" else 0):
-            raise ValueError(f"{name}: expected an int >= {1 if name == 'n_workers' else 0}, got {v!r}")
+    n_workers, seed = check_int(n_workers, "n_workers", 1), check_int(seed, "seed", 0)
     bb = problem if isinstance(problem, HWGPTBlackbox) else HWGPTBlackbox(problem, seed=seed)
     if stop_criterion is None:
         if max_num_evaluations is None and max_wallclock_time is None:
@@ -190,8 +187,8 @@ def tune(problem, scheduler, *, n_workers: int = 1, max_num_evaluations: int | N
     if poll_s is None:
         sample = bb.problem.space.sample_features(100, seed=0)
         poll_s = max(0.01, 0.02 * float(np.median(bb.cost(sample, min(bb.cost.fidelities)))))
-    elif isinstance(poll_s, bool) or not isinstance(poll_s, (int, float)) or not poll_s > 0:
-        raise ValueError(f"poll_s: expected seconds > 0, got {poll_s!r}")
+    else:
+        poll_s = check_number(poll_s, "poll_s", 0, exclusive=True)
     backend_cls = UserBlackboxBackend if count_scheduler_time else _ReproducibleBackend
     backend = backend_cls(blackbox=bb, elapsed_time_attr=ELAPSED, seed=int(seed),
                           tuner_sleep_time=float(poll_s))

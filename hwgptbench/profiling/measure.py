@@ -17,6 +17,8 @@ import time
 import numpy as np
 import torch
 
+from ..validation import check_int
+
 __all__ = ["measure_cpu", "measure_cuda", "energy_windows", "measure_decode_cpu", "measure_decode_cuda",
            "RaplMeter", "NvmlMeter"]
 
@@ -188,8 +190,7 @@ def _decode_setup(model, batch, prefill_len, gen_tokens, warmup, repeats, seed):
 
     for name, v, lo in (("batch", batch, 1), ("prefill_len", prefill_len, 1), ("gen_tokens", gen_tokens, 1),
                         ("warmup", warmup, 0), ("repeats", repeats, 1), ("seed", seed, 0)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            raise ValueError(f"{name}: expected an int >= {lo}, got {v!r}")
+        check_int(v, name, lo)
     if prefill_len + gen_tokens > cost.BLOCK_SIZE:
         raise ValueError(f"prefill_len + gen_tokens: at most the context length {cost.BLOCK_SIZE}, "
                          f"got {prefill_len} + {gen_tokens}")

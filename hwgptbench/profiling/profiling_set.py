@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..space import Arch, get_space
+from ..validation import check_int
 
 PROFILING_SEED = 20261122
 _CHUNK = 1024
@@ -34,9 +35,8 @@ def corners(space) -> list[Arch]:
 
 def profiling_set(space, n: int) -> list[Arch]:
     """The first n architectures of the space's profiling set."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n: expected a count >= 0, got {n!r}")
-    return list(_cached(get_space(space).name, _round_up(int(n)))[:n])
+    n = check_int(n, "n", 0)
+    return list(_cached(get_space(space).name, _round_up(n))[:n])
 
 
 def _round_up(n: int) -> int:

@@ -6,6 +6,7 @@ import dataclasses
 import os
 
 from .. import cost
+from ..validation import check_int, plain_ints
 
 __all__ = ["Protocol", "default_protocol", "DTYPES"]
 
@@ -14,10 +15,8 @@ _DECODE = ("decode_batch", "decode_prefill", "decode_tokens", "decode_repeats")
 
 
 def _int(name, v, lo, allow_none=False):
-    if v is None and allow_none:
-        return
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ValueError(f"{name}: expected an int >= {lo}{' or None' if allow_none else ''}, got {v!r}")
+    if not (v is None and allow_none):
+        check_int(v, name, lo)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +41,9 @@ class Protocol:
     rounds: int | None = None             # v2: visits per architecture, in rounds over a block ...
     block: int | None = None              # ... of this many architectures, each round in a new seeded order
     sentinel_every: int | None = None     # v2: the sentinel architecture is re-measured every this many visits
+
+    def __post_init__(self):
+        plain_ints(self)
 
     @property
     def decodes(self) -> bool:
