@@ -154,8 +154,8 @@ class Table:
             if old.shape[1] < width:
                 old = np.hstack([old, np.full((old.shape[0], width - old.shape[1]), np.nan)])
             self.raw[m] = np.vstack([old, row[None, :]])
-        for m, v in (extra or {}).items():
-            old = self.extra.get(m, np.zeros((len(self.arch_ids) - 1,), dtype=np.asarray(v).dtype))
+        for m, v in (extra or {}).items():      # a column new to the table: missing (NaN) for the older rows
+            old = self.extra.get(m, np.full(len(self.arch_ids) - 1, np.nan))
             self.extra[m] = np.append(old, v)
 
 

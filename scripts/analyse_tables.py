@@ -138,6 +138,32 @@ def drift(directory: Path, data_dir: Path) -> None:
         print("| " + " | ".join([start] + cells + taus + sent) + " |")
     print("\nCells: median log(probe / table) of the architectures of that embedding size; the table's "
           "sentinel levels: " + ", ".join(f"{m} {sentinel_level(old, m):.1f}" for m in metrics))
+    if len(tables) >= 6:
+        print()
+        spread_over_processes(tables, metrics)
+
+
+def spread_over_processes(tables, metrics) -> None:
+    """What spreading an architecture's visits over processes (and tens of minutes) would buy,
+    from the probes themselves: agreement between two single probes (each: 3 visits in one process,
+    as protocol 2 measures) vs between the medians of two disjoint triples of probes (each
+    architecture: 3 processes, interleaved in time), for consecutive probes k.."""
+    ids = tables[0].arch_ids
+    if any(list(t.arch_ids) != list(ids) for t in tables):
+        raise SystemExit("drift: the probes hold different architectures")
+    print("| metric | compared | pairs | Kendall tau (median, worst) | median abs log ratio (median, worst) |")
+    print("|---|---|---:|---|---|")
+    for m in metrics:
+        med = np.array([np.nanmedian(t.raw[m], axis=1) for t in tables])        # (probes, archs)
+        singles = [(med[k], med[k + 1]) for k in range(len(tables) - 1)]
+        triples = [(np.median(med[[k, k + 2, k + 4]], axis=0), np.median(med[[k + 1, k + 3, k + 5]], axis=0))
+                   for k in range(len(tables) - 5)]
+        for label, pairs in (("one process each (probe k vs k+1)", singles),
+                             ("3 processes each (probes k, k+2, k+4 vs k+1, k+3, k+5)", triples)):
+            taus = [kendalltau(a, b).statistic for a, b in pairs]
+            lr = [float(np.median(np.abs(np.log(b / a)))) for a, b in pairs]
+            print(f"| {m} | {label} | {len(pairs)} | {np.median(taus):.3f}, {np.min(taus):.3f} | "
+                  f"{100 * np.median(lr):.1f}%, {100 * np.max(lr):.1f}% |")
 
 
 def prefill_vs_decode(t) -> None:

@@ -43,6 +43,7 @@ def test_rounds_rows_series_and_load(tmp_path):
     lvl = t.extra["sentinel_level_latency_ms"]
     assert np.all(np.isfinite(lvl)) and np.all((lvl > 0.2) & (lvl < 5))
     assert t.provenance["sentinel"]["arch"].startswith("gpt-s-11-384-")
+    assert np.all(t.extra["processes"] == 1)                         # all visits by this process
     assert not (tmp_path / ".v2.h5.visits.jsonl").exists()
     # a v1 table of the same space and device is another protocol: never mixed
     assert _cli(["profile", "--space", "s", "--backend", "cpu", "--seq", "8", "--threads", "1", "--device",
@@ -75,3 +76,28 @@ def test_killed_mid_block_resumes_with_the_visits_already_made(tmp_path):
         row = t.raw["latency_ms"][t.index.tolist().index(v["i"])]
         assert any(np.allclose(row[k:k + 2], v["raw"]["latency_ms"]) for k in (0, 2))
     assert not side.exists()
+
+
+def test_one_round_per_process_makes_every_visit_in_another_process(tmp_path):
+    """--one-round: each call (a real fresh process) completes one round and stops; the rows are
+    written when the last round is done, each with its visits from `rounds` different processes."""
+    out = tmp_path / "o.h5"
+    side = tmp_path / ".o.h5.visits.jsonl"
+    cmd = [sys.executable, "-m", "hwgptbench.cli"] + V2 + ["-n", "3", "--one-round", "--table", str(out)]
+    first = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    assert "one round done (0 rows completed); 3 architectures still need visits" in first.stdout
+    assert not out.exists()                      # round 1 of 2: no row yet, the visits are journalled
+    visits = [json.loads(ln) for ln in side.read_text().splitlines() if '"kind": "visit"' in ln]
+    assert sorted(v["i"] for v in visits) == [0, 1, 2] and {v["round"] for v in visits} == {0}
+    assert len({v["pid"] for v in visits}) == 1
+    second = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    assert second.stdout.strip().endswith("o.h5") and not side.exists()
+    t = read_table(out)
+    assert t.arch_ids == [a.id for a in profiling_set("s", 3)]
+    assert np.all(t.extra["processes"] == 2) and t.raw["latency_ms"].shape == (3, 4)
+    for v in visits:                             # round 1's visits, by the first process, are in the rows
+        row = t.raw["latency_ms"][t.index.tolist().index(v["i"])]
+        assert any(np.allclose(row[k:k + 2], v["raw"]["latency_ms"]) for k in (0, 2))
+    assert _cli(["profile", "--space", "s", "--backend", "cpu", "--one-round", "--device", "testcpu", "--quiet",
+                 "-n", "1", "--table", str(tmp_path / "v1.h5")]) == 2     # protocol 1 has no rounds
+

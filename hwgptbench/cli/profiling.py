@@ -46,6 +46,9 @@ def add_profile(p) -> None:
     renamed(p, "--out", "--table", "profile writes one table, named by --table (--out names folders)")
     p.add_argument("--data-dir", default="data", help="tables folder (default: %(default)s)")
     p.add_argument("--max-seconds", type=positive, default=None, help="stop cleanly after this long (default: no limit)")
+    p.add_argument("--one-round", action="store_true",
+                   help="protocol 2: stop once this process has completed a round; rerun for the next, so "
+                        "each visit of an architecture is made by another process (default: all rounds)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=run)
 
@@ -84,10 +87,18 @@ def run(args) -> int:
     proto = dataclasses.replace(proto, **overrides)
     indices = args.indices if args.indices is not None else range(args.n)
     cls = RoundsProfiler if proto.version == 2 else Profiler
+    if args.one_round and proto.version != 2:
+        raise ValueError("one-round: rounds are protocol 2's; add --protocol 2 (CPU)")
+    kw = {"one_round": True} if args.one_round else {}
     command = "hwgptbench " + " ".join(shlex.quote(a) for a in args.argv)
     with cls(args.space, device=args.device, out=args.table, protocol=proto, command=command,
              data_dir=args.data_dir) as p:
-        p.run(indices, max_seconds=args.max_seconds, progress=not args.quiet)
+        added = p.run(indices, max_seconds=args.max_seconds, progress=not args.quiet, **kw)
+        left = len(p.todo(indices))
     out = p.out
+    if args.one_round and left:
+        print(f"{out}: one round done ({added} rows completed); {left} architectures still need visits: "
+              "run the same command again")
+        return 0
     print(out if out.exists() else f"nothing measured: no architecture to profile (-n {args.n}); {out} not written")
     return 0

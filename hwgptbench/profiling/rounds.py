@@ -9,7 +9,12 @@ steps, if the protocol decodes). A fixed sentinel architecture, kept built, is t
 `sentinel_every` visits; its raw series is stored in the table (`series/sentinel_*`) and every row
 records the sentinel's level at its visits (`extra/sentinel_level_*`, 1 = the table's reference),
 so drift can be seen and corrected. Every row records the load around its visits
-(`extra/load1_max`, `extra/others_busy_max`).
+(`extra/load1_max`, `extra/others_busy_max`) and how many processes made them (`extra/processes`).
+
+A process can run in a speed mode of its own for its whole life (benchmarks.md, "drift over
+hours"), so `run(one_round=True)` stops once it has completed a round: called again in a fresh
+process for each round, every visit of an architecture is made by a different process and the
+median of its visits rejects one odd process (scripts/profile_cpu.sh does this).
 
 A row holds all its visits' repeats in time order (the robust statistic, the median, is taken by
 whoever reads it). Visits are appended to a sidecar file as they happen (``.{table}.visits.jsonl``)
@@ -52,6 +57,7 @@ class RoundsProfiler(Profiler):
         self._probe = LoadProbe()
         self._sentinel = None
         self._visits_since_sentinel = 0
+        self._rounds_completed = 0          # rounds this process completed (visits it made in them)
         run = self.table.provenance["runs"][-1]
         run["affinity"] = sorted(self._probe.mine)
         self.table.provenance.setdefault("sentinel", {"arch": sentinel_arch(self.space.name).id})
@@ -63,7 +69,7 @@ class RoundsProfiler(Profiler):
             arch, r, extra = self._sentinel_visit()
         else:
             arch, r, extra = self.visit(i)
-        rec = {"kind": kind, "i": int(i), "round": rnd, "block": block, "t": extra["measured_at"],
+        rec = {"kind": kind, "i": int(i), "round": rnd, "block": block, "t": extra["measured_at"], "pid": os.getpid(),
                **self._probe.stop(), "raw": {m: np.asarray(v, dtype=np.float64).ravel().tolist() for m, v in r.items()}}
         with open(self.sidecar, "a") as f:
             f.write(json.dumps(rec) + "\n")
@@ -100,9 +106,10 @@ class RoundsProfiler(Profiler):
         return recs
 
     def run(self, indices, max_seconds: float | None = None, deadline: float | None = None,
-            progress: bool = True) -> int:
+            progress: bool = True, one_round: bool = False) -> int:
         """Measure the `indices` not yet in the table, block by block, until done or `deadline` /
-        `max_seconds`; returns how many rows were added."""
+        `max_seconds` (or, with `one_round`, once this call has completed a round: see the module
+        docstring); returns how many rows were added."""
         proto = self.protocol
         todo = self.todo(indices)
         stop = min(deadline if deadline is not None else np.inf,
@@ -117,6 +124,9 @@ class RoundsProfiler(Profiler):
             rng = np.random.default_rng([PROFILING_SEED, block[0], len(block)])
             orders = [rng.permutation(block).tolist() for _ in range(proto.rounds)]
             for rnd, order in enumerate(orders):
+                missing = [i for i in order if (i, rnd) not in done]
+                if one_round and missing and self._rounds_completed:
+                    return added            # this process has completed its round; the next one is another's
                 for i in order:
                     if (i, rnd) in done:
                         continue
@@ -130,6 +140,8 @@ class RoundsProfiler(Profiler):
                         med = np.median(recs[-1]["raw"]["latency_ms"])
                         print(f"[block of {len(block)}, round {rnd + 1}/{proto.rounds}] {i}: {med:.1f} ms "
                               f"(load {recs[-1]['load1']:.2f}, others busy {recs[-1]['others_busy']:.0%})", flush=True)
+                if missing:                 # (the call returns above where it stops mid-round)
+                    self._rounds_completed += 1
             recs.append(self._record("sentinel", -1, proto.rounds, block))     # closes the block's series
             self._write_block(block, recs)
             added += len(block)
@@ -153,7 +165,9 @@ class RoundsProfiler(Profiler):
             if "memory_MB" in raw:                          # analytic, the same at every visit
                 raw["memory_MB"] = raw["memory_MB"][:1]
             busy = np.array([v["others_busy"] for v in vs], dtype=np.float64)
+            pids = {v.get("pid") for v in vs}
             extra = {"measured_at": vs[0]["t"], "last_visit_at": vs[-1]["t"],
+                     "processes": float(len(pids)) if None not in pids else np.nan,
                      "load1_max": max(v["load1"] for v in vs),
                      "others_busy_max": float(np.nanmax(busy)) if np.isfinite(busy).any() else np.nan}
             for m in metrics:
