@@ -138,6 +138,14 @@ def drift(directory: Path, data_dir: Path) -> None:
         print("| " + " | ".join([start] + cells + taus + sent) + " |")
     print("\nCells: median log(probe / table) of the architectures of that embedding size; the table's "
           "sentinel levels: " + ", ".join(f"{m} {sentinel_level(old, m):.1f}" for m in metrics))
+    if all(list(t.arch_ids) == list(tables[0].arch_ids) for t in tables):
+        i, j = matched(tables[0], old)
+        E = embed_dims([tables[0].arch_ids[k] for k in j])
+        for m in metrics:                   # ranks among architectures of one width: the probes' median vs the table
+            probes = np.median([np.nanmedian(t.raw[m], axis=1) for t in tables], axis=0)[j]
+            table = np.nanmedian(old.raw[m][i], axis=1)
+            print(f"{m}: Kendall tau within embedding size, median of the probes vs the table: " + ", ".join(
+                f"E={e} {kendalltau(probes[E == e], table[E == e]).statistic:.3f}" for e in dims))
     if len(tables) >= 6:
         print()
         spread_over_processes(tables, metrics)
