@@ -72,6 +72,8 @@ def test_killed_mid_block_resumes_with_the_visits_already_made(tmp_path):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t = read_table(out)
     assert t.arch_ids == [a.id for a in profiling_set("s", 6)]
+    assert len(t.provenance["runs"]) == 2          # the killed process's run is named too
+    assert t.provenance["runs"][0]["pid"] == before[0]["pid"]
     for v in before:                              # the visits made before the kill are in the rows
         row = t.raw["latency_ms"][t.index.tolist().index(v["i"])]
         assert any(np.allclose(row[k:k + 2], v["raw"]["latency_ms"]) for k in (0, 2))
@@ -95,6 +97,9 @@ def test_one_round_per_process_makes_every_visit_in_another_process(tmp_path):
     t = read_table(out)
     assert t.arch_ids == [a.id for a in profiling_set("s", 3)]
     assert np.all(t.extra["processes"] == 2) and t.raw["latency_ms"].shape == (3, 4)
+    runs = t.provenance["runs"]                  # both processes' provenance, in the order they ran
+    assert len(runs) == 2 and runs[0]["pid"] == visits[0]["pid"] != runs[1]["pid"]
+    assert all("--one-round" in r["command"] for r in runs) and runs[0]["started"] <= runs[1]["started"]
     for v in visits:                             # round 1's visits, by the first process, are in the rows
         row = t.raw["latency_ms"][t.index.tolist().index(v["i"])]
         assert any(np.allclose(row[k:k + 2], v["raw"]["latency_ms"]) for k in (0, 2))

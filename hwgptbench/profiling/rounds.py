@@ -58,8 +58,10 @@ class RoundsProfiler(Profiler):
         self._sentinel = None
         self._visits_since_sentinel = 0
         self._rounds_completed = 0          # rounds this process completed (visits it made in them)
+        self._journaled_run = None          # the block whose journal holds this process's run entry
         run = self.table.provenance["runs"][-1]
         run["affinity"] = sorted(self._probe.mine)
+        run["pid"] = os.getpid()
         self.table.provenance.setdefault("sentinel", {"arch": sentinel_arch(self.space.name).id})
 
     # ---- one visit --------------------------------------------------------------------------
@@ -71,8 +73,14 @@ class RoundsProfiler(Profiler):
             arch, r, extra = self.visit(i)
         rec = {"kind": kind, "i": int(i), "round": rnd, "block": block, "t": extra["measured_at"], "pid": os.getpid(),
                **self._probe.stop(), "raw": {m: np.asarray(v, dtype=np.float64).ravel().tolist() for m, v in r.items()}}
+        lines = [rec]
+        if self._journaled_run != block or not self.sidecar.exists():
+            # this process's provenance entry goes into the journal with its first visit of the block, so
+            # the rows' provenance names every process that made their visits (--one-round: several)
+            lines.insert(0, {"kind": "run", "block": block, "run": self.table.provenance["runs"][-1]})
+            self._journaled_run = block
         with open(self.sidecar, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+            f.write("".join(json.dumps(x) + "\n" for x in lines))
             f.flush()
             os.fsync(f.fileno())
         return rec
@@ -150,6 +158,13 @@ class RoundsProfiler(Profiler):
 
     def _write_block(self, block: list[int], recs: list[dict]) -> None:
         from ..profiling.profiling_set import profiling_set
+        runs = self.table.provenance["runs"]
+        known = {(r.get("started"), r.get("pid")) for r in runs}
+        for r in recs:                      # the runs of other processes that made visits of this block
+            if r["kind"] == "run" and (r["run"].get("started"), r["run"].get("pid")) not in known:
+                runs.append(r["run"])
+                known.add((r["run"].get("started"), r["run"].get("pid")))
+        runs.sort(key=lambda r: r.get("started", ""))
         sent = [r for r in recs if r["kind"] == "sentinel"]
         metrics = [m for m in ("latency_ms", "decode_ms") if m in sent[0]["raw"]]
         prov = self.table.provenance["sentinel"]
