@@ -154,8 +154,9 @@ class Table:
             if old.shape[1] < width:
                 old = np.hstack([old, np.full((old.shape[0], width - old.shape[1]), np.nan)])
             self.raw[m] = np.vstack([old, row[None, :]])
+        n_old = len(self.arch_ids) - 1
         for m, v in (extra or {}).items():      # a column new to the table: missing (NaN) for the older rows
-            old = self.extra.get(m, np.full(len(self.arch_ids) - 1, np.nan))
+            old = self.extra.get(m, np.full(n_old, np.nan) if n_old else np.zeros(0, np.asarray(v).dtype))
             self.extra[m] = np.append(old, v)
 
 

@@ -140,3 +140,19 @@ def test_one_writer_per_table_and_no_leftovers(tmp_path):
             check_writable(ro / "t.h5")
     finally:
         os.chmod(ro, 0o700)
+
+
+def test_an_extra_column_new_to_a_table_is_missing_for_older_rows_and_keeps_its_type(tmp_path):
+    """A column first recorded by a later run (e.g. `processes`) must read as missing (NaN) for the
+    rows measured before, never as a made-up 0; a table that starts with it keeps its dtype (an int
+    count stays an int on disk)."""
+    archs = profiling_set("s", 3)
+    t = Table("profile", "s", "testdev", [], np.zeros(0, np.int64), {}, {"latency_ms": "ms"},
+              {"latency_ms": "measured"}, {"device": "testdev", "runs": [{"command": "test"}]})
+    t.append(archs[0].id, 0, {"latency_ms": [100.0]}, {"energy_forwards": 7})
+    assert t.extra["energy_forwards"].dtype == np.int64 and t.extra["energy_forwards"].tolist() == [7]
+    t.append(archs[1].id, 1, {"latency_ms": [110.0]}, {"energy_forwards": 8, "processes": 3.0})
+    assert np.isnan(t.extra["processes"][0]) and t.extra["processes"][1] == 3.0
+    write_table(t, tmp_path / "t.h5")
+    back = read_table(tmp_path / "t.h5")
+    assert back.extra["energy_forwards"].dtype == np.int64 and np.isnan(back.extra["processes"][0])
