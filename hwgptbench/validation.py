@@ -6,6 +6,7 @@ False). TypeError for a value of the wrong type, ValueError for one out of range
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 
@@ -88,8 +89,6 @@ def plain_ints(config) -> None:
     ``__post_init__``). A config is written into JSON (provenance, training state), which refuses
     numpy scalars; without this a numpy int accepted by `check_int` would fail only at the first
     write, after the work it describes was done."""
-    import dataclasses
-
     for f in dataclasses.fields(config):
         v = getattr(config, f.name)
         if isinstance(v, np.integer):

@@ -41,8 +41,8 @@ except ImportError as e:                                              # pragma: 
     raise ImportError(f"hwgptbench.moo.syne_tune needs syne-tune: pip install 'hwgptbench[syne-tune]' "
                       f"({e})") from None
 
-from .problem import get_problem
 from ..validation import check_int, check_number
+from .problem import get_problem
 from .sim_cost import SimulatedCost
 
 __all__ = ["HWGPTBlackbox", "tune", "ELAPSED", "FIDELITY"]
@@ -190,8 +190,7 @@ def tune(problem, scheduler, *, n_workers: int = 1, max_num_evaluations: int | N
     else:
         poll_s = check_number(poll_s, "poll_s", 0, exclusive=True)
     backend_cls = UserBlackboxBackend if count_scheduler_time else _ReproducibleBackend
-    backend = backend_cls(blackbox=bb, elapsed_time_attr=ELAPSED, seed=int(seed),
-                          tuner_sleep_time=float(poll_s))
+    backend = backend_cls(blackbox=bb, elapsed_time_attr=ELAPSED, seed=seed, tuner_sleep_time=float(poll_s))
     callback = SimulatorCallback()
     name = optimizer or type(scheduler).__name__
     saved = np.random.get_state()
