@@ -58,7 +58,7 @@ def main() -> None:
         while time.time() < end:
             now = probe_running()
             if first or (was and not now):
-                time.sleep(2)
+                time.sleep(5)
                 out.write(json.dumps({"t": time.time(), "hhmm": time.strftime("%H:%M", time.gmtime()),
                                       "res": measure(pick, pool, idx)}) + "\n")
                 out.flush()
