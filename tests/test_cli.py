@@ -189,7 +189,11 @@ def _run_bad(argv, paths, capsys):
 
 
 @pytest.mark.parametrize("argv,needle", BAD, ids=[" ".join(a) or "(none)" for a, _ in BAD])
-def test_bad_invocation_is_one_clear_error(argv, needle, paths, capsys):
+def test_bad_invocation_is_one_clear_error(argv, needle, paths, capsys, tmp_path, monkeypatch):
+    # from an empty folder: relative defaults (e.g. train's corpus_cache/gpt2) must not exist, or a
+    # checkout that has built the corpus would start a real training run instead of the error
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     rc, err = _run_bad(argv, paths, capsys)
     assert rc == 2, err
     assert "Traceback" not in err
