@@ -35,6 +35,27 @@ def test_lease_plan_of_a_30_minute_lease_fits_and_keeps_the_evaluation_share():
         plan_lease(float("nan"))
 
 
+def test_extra_stage_order_survives_the_state_files_sorted_keys():
+    # state.json is written with sorted keys; the extra stage's order (m, l, then s) must survive it,
+    # as it did not on the 2026-12-04 lease (the resumed call went to l before m's target)
+    import json
+    from hwgptbench.gpu_plan.budget import LeasePlan
+    p = plan_lease(900)
+    back = LeasePlan.from_json(json.loads(json.dumps(p.to_json(), sort_keys=True)))
+    assert [s for s, _ in back.extra_rows] == ["m", "l", "s"]
+    assert back == p
+
+
+def test_a_15_minute_lease_profiles_and_trains_no_supernet():
+    # 900 s: 900 - 120 (start) - 2 x 45 (transfers) = 690 s of work; after preflight, calibration and
+    # the profiling shares, what is left minus the evaluation's share is under MIN_TRAIN_S = 420 s
+    p = plan_lease(900)
+    assert p.work_s == pytest.approx(690)
+    left = p.work_s - p.preflight_s - p.calibrate_s - sum(p.profile_s.values())
+    assert p.train_budget(left) == 0.0
+    assert plan_lease(1800).train_budget(1800 - 120 - 135 - 600) > 420 - 1e-9
+
+
 def test_subset_sizes_and_deadline_by_hand():
     # 300 s for 1000 rows of 0.15 s leaves 150 s: 100 s of energy at 1 s, 50 s of decode at 0.25 s
     assert subset_sizes(300, 1000, 0.15, 1.0, 0.25) == (100, 200)

@@ -1,8 +1,8 @@
 """How one GPU lease's seconds are split between the plan's stages.
 
-A lease is the session's device time (30 minutes on the lent machines, the machine's start
-included), spent in calls of at most 10 minutes; the machine and its files stay between calls
-while they follow each other closely. The split below was chosen from figures measured on an H100
+A lease is the session's device time (15 minutes on the lent machines since December 2026, 30
+before; the machine's start included), spent in calls of at most 10 minutes; the machine and its
+files stay between calls while they follow each other closely. The split below was chosen from figures measured on an H100
 of the lent kind (issue 13): forward latency at B8 x T1024 bf16 of 4.5-10.4 ms (s), 8.5-17.8 ms
 (m), 13.6-31.7 ms (l); NVML energy CV 14% for s with 0.3 s windows, ~2% for m and l; eager
 supernet training at 267k tokens/s; a 7.5-minute s supernet already ranks architectures by size.
@@ -20,7 +20,11 @@ For a 30-minute lease (about 1450 s of work once the start, transfers and margin
 
 Profiling comes first because it is cheap per row and resumable to the row; the supernet needs a
 contiguous block and is trained with whatever profiling leaves, minus the evaluation's share, so
-seconds saved earlier flow into training. Everything is time-boxed: a stage stops at its target
+seconds saved earlier flow into training. Training needs at least 7 minutes (`MIN_TRAIN_S`, the
+run in issue 13 that first ranked architectures by size): a supernet's run becomes the space's
+perplexity table, which a later run cannot extend, so a shorter one would take the place of a
+better one. A 15-minute lease (about 690 s of work) therefore profiles only: on 2026-12-04 it gave
+534 s, 797 m and 460 l rows on an H200 (benchmarks.md). Everything is time-boxed: a stage stops at its target
 or its budget, whichever is first, and the next call resumes it.
 """
 from __future__ import annotations
@@ -28,10 +32,11 @@ from __future__ import annotations
 import dataclasses
 import math
 
-__all__ = ["LeasePlan", "plan_lease", "call_deadline", "subset_sizes", "STAGES", "CALL_OVERHEAD_S"]
+__all__ = ["LeasePlan", "plan_lease", "call_deadline", "subset_sizes", "STAGES", "CALL_OVERHEAD_S", "MIN_TRAIN_S"]
 
 STAGES = ("preflight", "calibrate", "profile_s", "profile_m", "profile_l", "train", "evaluate",
           "extra_profiles", "host_cpu")
+MIN_TRAIN_S = 420.0         # a shorter supernet would occupy the perplexity table (docstring)
 CALL_OVERHEAD_S = 45.0       # per call: upload of the tree, fetch of $OUT, the gap between calls
 START_S = 120.0              # a cold machine's start, counted against the lease
 
@@ -48,7 +53,7 @@ class LeasePlan:
     evaluate_s: float
     min_train_s: float
     eval_plan: tuple           # ((percent, n), ...) in priority order
-    extra_rows: dict           # space -> rows to reach in the extra stage
+    extra_rows: tuple          # ((space, rows to reach), ...) in the extra stage's order
     host_rows: int             # rows of s on the host CPU, the last stage
     reserve_s: float = 0.0     # kept back from training for the stages after the evaluation
 
@@ -59,6 +64,8 @@ class LeasePlan:
     def from_json(cls, d: dict) -> "LeasePlan":
         d = dict(d)
         d["eval_plan"] = tuple(tuple(x) for x in d["eval_plan"])
+        # ordered pairs: a dict's order would not survive state.json's sorted keys
+        d["extra_rows"] = tuple(tuple(x) for x in d["extra_rows"])
         return cls(**d)
 
     def train_budget(self, work_left_s: float) -> float:
@@ -84,7 +91,7 @@ def plan_lease(lease_s: float, warm: bool = False, rehearsal: bool = False) -> L
                          profile_s={"s": 0.16 * work, "m": 0.03 * work, "l": 0.03 * work},
                          rows={"s": 30, "m": 2, "l": 2}, evaluate_s=0.3 * work, min_train_s=3.0,
                          eval_plan=((100, 120), (25, 120), (50, 120), (75, 120)),
-                         extra_rows={"s": 34, "m": 3, "l": 3}, host_rows=3, reserve_s=0.12 * work)
+                         extra_rows=(("m", 3), ("l", 3), ("s", 34)), host_rows=3, reserve_s=0.12 * work)
     calls = math.ceil(lease_s / 600.0)
     work = lease_s - (0.0 if warm else START_S) - calls * CALL_OVERHEAD_S
     if work < 60:
@@ -92,9 +99,9 @@ def plan_lease(lease_s: float, warm: bool = False, rehearsal: bool = False) -> L
                          "machine's start and transfers; at least 60 s are needed")
     return LeasePlan(work_s=work, preflight_s=20.0, calibrate_s=min(45.0, 0.03 * work),
                      profile_s={"s": 0.19 * work, "m": 0.13 * work, "l": 0.12 * work},
-                     rows={"s": 1000, "m": 500, "l": 300}, evaluate_s=0.17 * work, min_train_s=120.0,
+                     rows={"s": 1000, "m": 500, "l": 300}, evaluate_s=0.17 * work, min_train_s=MIN_TRAIN_S,
                      eval_plan=((100, 300), (25, 300), (50, 300), (75, 300), (100, 1500)),
-                     extra_rows={"m": 1000, "l": 1000, "s": 2000}, host_rows=1000)
+                     extra_rows=(("m", 1000), ("l", 1000), ("s", 2000)), host_rows=1000)
 
 
 def call_deadline(start: float, call_s: float, lease_left_s: float, margin_s: float) -> float:

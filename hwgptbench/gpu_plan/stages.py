@@ -199,7 +199,7 @@ def _profile(ctx, space, positions, stop) -> str:
 
 def extra_profiles(ctx, stop) -> str:
     """With time left: more m and l rows, then more s rows (energy only on the calibrated prefix)."""
-    for space, rows in ctx.plan.extra_rows.items():
+    for space, rows in ctx.plan.extra_rows:
         start = ctx.plan_start(space)
         if _profile(ctx, space, range(start, start + rows), stop) == "partial":
             return "partial"
