@@ -4,7 +4,10 @@ Columns carry their unit and, for device metrics, the device: ``latency_ms@h100`
 (``params``, ``flops``, ``memory_MB_analytic``) come from the closed-form cost model, never from a
 surrogate; measured metrics come from the fitted surrogates in ``surrogates/`` (served by
 `hwgptbench.surrogates`, numpy only), loaded lazily, once per Benchmark, checksums verified. Perplexity-table metrics
-(``perplexity``) have no device. pandas is imported only when a DataFrame is returned.
+(``perplexity``) have no device. Other sources of numbers (`hwgptbench.sources`, e.g. HW-GPT-Bench's
+published predictors: ``perplexity_hwgpt``) serve their own columns, labelled with their source and
+kind in `metrics()`; no column ever falls back from one source to another. pandas is imported only
+when a DataFrame is returned.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from .columns import Column
 from .space import Arch, get_space
 from .surrogates import SurrogateStore, design_matrix
 from .validation import check_bool, check_seed, check_str_list
+from .sources import default_sources
 
 __all__ = ["Benchmark", "EXACT_COLUMNS"]
 
@@ -26,6 +30,8 @@ EXACT_COLUMNS = {
     "flops": ("FLOP", "forward FLOPs at batch 1, sequence 1024 (FlopCounterMode convention)"),
     "memory_MB_analytic": ("MB", "analytic inference memory estimate, bf16, batch 1, sequence 1024"),
 }
+_EXACT_KIND = {"params": "exact", "flops": "exact", "memory_MB_analytic": "analytic"}
+OUR_SOURCE, OUR_LICENCE = "hwgptbench", "MIT (hwgptbench)"
 _EXACT = {
     "params": lambda F: cost.params(F, F.space),
     "flops": lambda F: cost.flops(F, F.space, 1, cost.BLOCK_SIZE),
@@ -38,13 +44,17 @@ class Benchmark:
     """Query exact and surrogate metrics of architectures of one search space.
 
     `surrogates` is the folder holding ``manifest.json`` (default: the shipped surrogates, or
-    ``$HWGPTBENCH_SURROGATES``). Nothing is read until a surrogate column is first needed.
+    ``$HWGPTBENCH_SURROGATES``). `sources`: the other sources of numbers (default:
+    `hwgptbench.sources.default_sources()`; ``()`` for none). Nothing is read until a column is
+    first needed.
     """
 
-    def __init__(self, space="s", surrogates=None):
+    def __init__(self, space="s", surrogates=None, sources=None):
         self.space = get_space(space)
         self._store = SurrogateStore(surrogates)
+        self._sources = default_sources() if sources is None else tuple(sources)
         self._names = None
+        self._source_of = None
 
     def __repr__(self) -> str:
         return f"Benchmark(space={self.space.name!r})"
@@ -54,8 +64,9 @@ class Benchmark:
 
     # ---- what can be asked ------------------------------------------------------------------------
     def columns(self) -> list[str]:
-        """Every column this benchmark can return: exact columns first, then surrogate columns."""
-        return list(EXACT_COLUMNS) + list(self._entries())
+        """Every column this benchmark can return: exact columns first, then our surrogates' columns,
+        then the other sources' columns."""
+        return list(EXACT_COLUMNS) + list(self._entries()) + list(self._sourced())
 
     def devices(self) -> dict[str, dict]:
         """Devices with at least one surrogate: hardware, profiling protocol, columns, and the
@@ -75,19 +86,30 @@ class Benchmark:
         return out
 
     def metrics(self) -> dict[str, dict]:
-        """column -> metric, device, unit, provenance ('analytic', 'measured' or 'modelled': where
-        the numbers come from), estimator ('closed-form' or 'surrogate') and, for surrogates,
-        held-out quality."""
-        out = {c: {"metric": c, "device": None, "unit": u, "provenance": "analytic",
-                   "estimator": "closed-form", "description": d} for c, (u, d) in EXACT_COLUMNS.items()}
+        """column -> metric, device, unit, kind (`hwgptbench.sources.KINDS`), source and licence
+        (where the numbers come from and under which terms), provenance ('analytic', 'measured',
+        'modelled' or 'third-party'), estimator ('closed-form', 'surrogate' or 'predictor') and, for
+        our surrogates, held-out quality."""
+        out = {c: {"metric": c, "device": None, "unit": u, "kind": _EXACT_KIND[c],
+                   "source": f"{OUR_SOURCE} cost model (closed form)", "licence": OUR_LICENCE,
+                   "provenance": "analytic", "estimator": "closed-form", "description": d}
+               for c, (u, d) in EXACT_COLUMNS.items()}
         for col, e in self._entries().items():
             desc = (f"surrogate of the median of repeated {e['data_source']} {e['metric']} "
                     f"({e['table']}, n_train={e['n_train']})")
             if e.get("alias_of"):
                 desc = f"{e['alias_of']} (the last training fidelity): {desc}"
-            out[col] = {"metric": e["metric"], "device": e.get("device"), "unit": e["unit"],
+            kind = "trained" if e.get("kind") == "perplexity" else e["data_source"]
+            out[col] = {"metric": e["metric"], "device": e.get("device"), "unit": e["unit"], "kind": kind,
+                        "source": f"{OUR_SOURCE} surrogate of {e['table']}", "licence": OUR_LICENCE,
                         "provenance": e["data_source"], "estimator": "surrogate",
                         "description": desc, "quality": e.get("quality", {})}
+        for col, src in self._sourced().items():
+            d = src.describe(self.space.name, col)
+            c = Column.parse(col)
+            out[col] = {"metric": c.quantity, "device": c.device, "provenance": "third-party"
+                        if d["kind"] == "third-party predictor" else d["kind"],
+                        "estimator": "predictor", **{k: v for k, v in d.items() if k != "column"}}
         return out
 
     # ---- evaluation -------------------------------------------------------------------------------
@@ -108,10 +130,20 @@ class Benchmark:
         (``latency_ms@h100``); `devices`: device names. None means all. Returns a pandas DataFrame
         (one row per architecture, in input order; columns like ``latency_ms@h100``), or a dict for
         a single architecture (an Arch, id string or HW-GPT-Bench dict). `interval` adds
-        ``{column}:lo90`` and ``{column}:hi90``: a calibrated 90% interval for one new measurement.
+        ``{column}:lo90`` and ``{column}:hi90``: a calibrated 90% interval for one new measurement,
+        for each of our surrogates' columns. Exact columns have none; a third-party predictor with
+        none (e.g. ``perplexity_hwgpt``) raises `IntervalUnavailable` when named in `metrics`, and
+        gets no bounds when `metrics` is None (all columns). With `noise`, only our surrogates'
+        columns are noisy draws; exact and predictor columns stay point values.
         """
         single = isinstance(archs, (Arch, str, Mapping))
-        values, names = self._evaluate(archs, self.select(metrics, devices), noise, seed, interval)
+        columns = self.select(metrics, devices)
+        if interval is True and metrics is not None:     # named explicitly: a missing interval is said
+            sourced = self._sourced()
+            for c in columns:
+                if c in sourced:          # raises IntervalUnavailable saying why: never invented
+                    sourced[c].interval(self.space.features(self.space.encode([self.space.smallest()])), [c])
+        values, names = self._evaluate(archs, columns, noise, seed, interval)
         if single:
             return {c: _scalar(c, v) for c, v in zip(names, values[0])}
         import pandas as pd
@@ -128,7 +160,9 @@ class Benchmark:
         noise, interval = check_bool(noise, "noise"), check_bool(interval, "interval")
         seed = check_seed(seed)
         self._check_columns(columns)
-        models = {c: self._store.get(self.space.name, c) for c in columns if c not in EXACT_COLUMNS}
+        sourced = self._sourced()
+        models = {c: self._store.get(self.space.name, c) for c in columns
+                  if c not in EXACT_COLUMNS and c not in sourced}
         names = list(columns)
         if interval:
             for c, s in models.items():
@@ -152,9 +186,13 @@ class Benchmark:
     def _chunk(self, F, columns, models, rngs, interval) -> np.ndarray:
         designs: dict = {}
         cols, bounds = [], []
+        sourced = self._sourced()
         for c in columns:
             if c in EXACT_COLUMNS:
                 cols.append(_EXACT[c](F).astype(np.float64))
+                continue
+            if c in sourced:
+                cols.append(sourced[c].evaluate(F, [c])[:, 0])
                 continue
             s = models[c]
             at = s.entry.get("derived_features_at", {})
@@ -196,6 +234,21 @@ class Benchmark:
     def _entries(self) -> dict[str, dict]:
         return self._store.entries(self.space.name)
 
+    def _sourced(self) -> dict:
+        """column -> the source serving it, for the sources besides exact costs and our surrogates;
+        a column two places claim is an error (no silent precedence)."""
+        if self._source_of is None:
+            taken = set(EXACT_COLUMNS) | set(self._entries())
+            out: dict = {}
+            for src in self._sources:
+                for c in src.columns(self.space.name):
+                    if c in taken or c in out:
+                        raise ValueError(f"sources: column {c!r} of source {src.name!r} is also served "
+                                         "elsewhere; a column has exactly one source")
+                    out[c] = src
+            self._source_of = out
+        return self._source_of
+
     def _parsed(self) -> dict[str, Column]:
         """column name -> Column, parsed once (the store's entries never change once read)."""
         if self._names is None:
@@ -218,8 +271,17 @@ class Benchmark:
                if c.quantity == m and (devices is None or c.device in devices)]
         known = sorted({col.quantity for col in names.values()})
         scope = f" on devices {devices}" if devices is not None else ""
+        import difflib
+        other_source = [q for q in known if q.startswith(m + "_")]    # e.g. perplexity -> perplexity_hwgpt
+        hint = ""
+        if other_source:
+            src = self.metrics()
+            hint = "; other sources serve it under their own names (never in its place): " + ", ".join(
+                f"{q!r} ({src[q]['kind']}, {src[q]['source']})" if q in src else repr(q) for q in other_source)
+        elif difflib.get_close_matches(m, known, n=3):
+            hint = f"; did you mean {difflib.get_close_matches(m, known, n=3)}?"
         return (f"metrics: {m!r} is not available for space {self.space.name!r}{scope}"
-                + (f" ({'; '.join(why)})" if why else "")
+                + (f" ({'; '.join(why)})" if why else "") + hint
                 + f"; available metrics: {known}; columns: {list(names)}{self._missing_note()}")
 
     def _missing_note(self) -> str:

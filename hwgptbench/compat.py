@@ -17,18 +17,21 @@ differs, on purpose:
 * **Units**: ``latencies`` are ms per forward and ``energies`` J per forward, each under the
   device's own profiling protocol (`Benchmark(space).devices()[name]["protocol"]`: batch,
   sequence, dtype); HWG's surrogates were trained on its own protocol and units, so values are
-  not interchangeable across the two benchmarks. ``float16_memory`` / ``bfloat16_memory`` are the
-  analytic inference-memory estimate in MB (2**20 bytes) at batch 1, sequence 1024, which is the
-  same for both 16-bit types. ``flops`` are forward FLOPs at batch 1, sequence 1024
-  (FlopCounterMode convention); ``params`` the exact parameter count.
+  not interchangeable across the two benchmarks. ``float16_memory`` / ``bfloat16_memory`` are
+  HW-GPT-Bench's own memory MLPs (columns ``memory_MB_hwgpt_float16`` / ``..._bfloat16``, served
+  unchanged from its release), so they equal what HWG returns. ``flops`` are forward FLOPs at batch
+  1, sequence 1024 (FlopCounterMode convention); ``params`` the exact parameter count.
 * **Values**: the surrogate's predicted median measurement (HWG's default quantile surrogates
   return a random quantile); pass ``noise=True, seed=...`` to the constructor for seeded noisy
-  draws instead. ``perplexity`` is served once a perplexity table has been fitted: the column
-  ``perplexity``, else the last training fidelity ``perplexity_f{p}`` (test split, not training data).
+  draws instead. ``perplexity`` with ``predictor="mlp"`` (HWG's default, and ours) is HW-GPT-Bench's
+  own perplexity MLP (column ``perplexity_hwgpt``, the same value HWG returns); ``predictor=
+  "supernet"`` is our own supernet's perplexity (column ``perplexity``, or its last training
+  fidelity), an error where none has been trained. Neither ever stands in for the other.
 * **An extra key**, ``decode_latencies`` ({device: ms per generated token}): decode with a KV cache,
   which HWG does not measure (README, "Prefill and decode"); served where a device has `decode_ms`.
-* ``predictor`` / ``surrogate_type`` arguments are accepted and ignored: there is one surrogate per
-  metric. ``use_supernet_surrogate=True`` (evaluating the supernet itself) is not offered here.
+* ``predictor`` chooses the perplexity source (above); ``surrogate_type`` is accepted and ignored:
+  there is one surrogate per metric. ``use_supernet_surrogate=True`` (evaluating the supernet
+  itself) is not offered here.
 """
 from __future__ import annotations
 
@@ -48,6 +51,10 @@ _DEVICE_METRICS = {"latencies": "latency_ms", "energies": "energy_J",
                    "decode_latencies": "decode_ms"}      # an extra key HWG does not have
 _EXACT = ("flops", "params", "float16_memory", "bfloat16_memory")
 HWG_METRICS = ("perplexity",) + tuple(_DEVICE_METRICS) + _EXACT
+# HWG's own predictors, served unchanged (hwgptbench.sources.hwgpt)
+_HWG_COLUMNS = {"perplexity": "perplexity_hwgpt", "float16_memory": "memory_MB_hwgpt_float16",
+                "bfloat16_memory": "memory_MB_hwgpt_bfloat16"}
+PREDICTORS = ("mlp", "supernet")
 
 
 class HWGPT:
@@ -101,6 +108,10 @@ class HWGPT:
         restricted to `metric` and/or `device` when given (`hw_metric` is HWG's older name)."""
         if self._arch is None:
             raise ValueError("Please set arch config before querying (set_arch or sample_arch)")
+        predictor = "mlp" if predictor is None else predictor
+        if predictor not in PREDICTORS:
+            raise ValueError(f"predictor: unknown {predictor!r}; allowed: {list(PREDICTORS)} ('mlp': "
+                             "HW-GPT-Bench's perplexity MLP; 'supernet': our own supernet's perplexity)")
         metric = metric if metric is not None else hw_metric
         for field, v in (("metric", metric), ("device", device)):
             if v is not None and not isinstance(v, str):
@@ -124,20 +135,26 @@ class HWGPT:
                                      f"(devices with {m}: {self._devices_with(m)})")
                 vals = self._values([str(Column(_DEVICE_METRICS[m], d)) for d in have])
                 out[m] = dict(zip(have, vals))
-            elif m == "perplexity":
+            elif m == "perplexity" and predictor == "supernet":
                 col = resolve("perplexity", cols)          # or its last training fidelity
                 if col is None:
                     if metric is None:
                         continue
-                    raise ValueError(f"metric: 'perplexity' has no surrogate for space "
-                                     f"{self.search_space_name!r} yet (no perplexity table fitted)")
+                    raise ValueError(f"predictor: 'supernet' perplexity (our own supernet's) has no "
+                                     f"surrogate for space {self.search_space_name!r} yet (no perplexity "
+                                     "table fitted); predictor='mlp' serves HW-GPT-Bench's perplexity MLP")
                 out[m] = self._values([col])[0]
+            elif m in _HWG_COLUMNS:                        # perplexity (mlp), float16/bfloat16_memory
+                if _HWG_COLUMNS[m] not in cols:
+                    if metric is None:
+                        continue
+                    raise ValueError(f"metric: {m!r} (HW-GPT-Bench's predictor) is not served for "
+                                     f"space {self.search_space_name!r}")
+                out[m] = self._values([_HWG_COLUMNS[m]])[0]
             elif m == "flops":
                 out[m] = self.get_flops()
-            elif m == "params":
+            else:                                     # params
                 out[m] = self.get_params()
-            else:                                     # float16_memory, bfloat16_memory
-                out[m] = self._values(["memory_MB_analytic"])[0]
         return out
 
     def get_flops(self) -> int:

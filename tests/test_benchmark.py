@@ -159,8 +159,11 @@ def test_surrogates_load_lazily_and_once(bench):
 
 
 def test_missing_manifest_means_exact_columns_only(tmp_path):
-    b = Benchmark("s", surrogates=tmp_path)
+    b = Benchmark("s", surrogates=tmp_path, sources=())
     assert b.columns() == list(EXACT_COLUMNS) and b.devices() == {}
+    # the other sources keep their own columns: they do not depend on our surrogates' manifest
+    assert Benchmark("s", surrogates=tmp_path).columns() == list(EXACT_COLUMNS) + [
+        "perplexity_hwgpt", "memory_MB_hwgpt_float16", "memory_MB_hwgpt_bfloat16"]
     with pytest.raises(ValueError, match="manifest.json does not exist"):
         b.evaluate(b.sample(1, seed=0), [COL])
 
@@ -197,7 +200,7 @@ print("ok", v.shape, df.shape, sorted(one), sorted(api.query()),
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "HWGPTBENCH_SURROGATES": str(bench._store.root)})
     assert out.returncode == 0, out.stderr
-    assert "ok (3000, 7) (100, 15)" in out.stdout and out.stdout.strip().endswith("[]"), out.stdout
+    assert "ok (3000, 10) (100, 18)" in out.stdout and out.stdout.strip().endswith("[]"), out.stdout
     assert "needs the 'fit' extra" in out.stderr
 
 
