@@ -7,7 +7,11 @@ interrupted writer leaves either the old or the new table, never a mix.
 Every file carries the sha256 of its content (`content_sha256`: ids, positions, every array,
 units, sources and provenance, in a fixed canonical order), and reading checks it, recomputes the
 summaries and validates every value: ids must be architectures of the table's space at their
-profiling-set positions, repeats finite (NaN for missing) and non-negative. A changed or damaged
+profiling-set positions (or, for a row measured outside the profiling set, e.g. the random
+architectures of a reference measurement, position `NO_INDEX` and an id that parses as an
+architecture of the space), repeats finite (NaN for missing) and non-negative. The checksum is
+checked before any validation whose work depends on the content (a damaged index must not make a
+reader build a huge profiling set). A changed or damaged
 file is one `TableError` naming the file and what is wrong, never a silently different number.
 """
 from __future__ import annotations
@@ -25,10 +29,11 @@ from .space import get_space
 from .validation import check_bool, check_path
 
 __all__ = ["SCHEMA_VERSION", "Table", "read_table", "write_table", "load_dataframe", "merge_tables", "TableError",
-           "upgrade_table"]
+           "upgrade_table", "NO_INDEX", "withdrawn_rows"]
 
 SCHEMA_VERSION = 2          # 2: content_sha256 (version 1 files: `upgrade_table`)
 KINDS = ("profile", "perplexity")
+NO_INDEX = -1               # a row identified by its arch id alone (not a profiling-set entry)
 
 
 class TableError(ValueError):
@@ -47,7 +52,7 @@ class Table:
     space: str
     source: str                      # device name or 'perplexity'
     arch_ids: list[str]
-    index: np.ndarray                # position of each row in the profiling set
+    index: np.ndarray                # position of each row in the profiling set (NO_INDEX: none)
     raw: dict[str, np.ndarray]
     units: dict[str, str]
     sources: dict[str, str]
@@ -103,20 +108,33 @@ class Table:
         self._validate_rows()
 
     def _validate_rows(self) -> None:
-        """Ids are architectures of the space, each at its position of the profiling set."""
+        """Ids are architectures of the space, each at its position of the profiling set; a row
+        without one (NO_INDEX) has an id that is an architecture of the space, written canonically."""
         from .profiling.profiling_set import profiling_set
+        from .space import Arch
 
         if not np.issubdtype(self.index.dtype, np.integer):
             raise TableError(f"index: expected integer profiling-set positions, got {self.index.dtype}")
-        if len(self.index) and self.index.min() < 0:
-            raise TableError(f"index: positions must be >= 0, got {int(self.index.min())}")
-        if len(set(self.index.tolist())) != len(self.index):
+        if len(self.index) and self.index.min() < NO_INDEX:
+            raise TableError(f"index: positions must be >= 0 (or {NO_INDEX}: no profiling-set position), "
+                             f"got {int(self.index.min())}")
+        placed = self.index[self.index != NO_INDEX]
+        if len(np.unique(placed)) != len(placed):
             raise TableError("index: a profiling-set position appears twice")
-        if not len(self.index):
+        for r in np.flatnonzero(self.index == NO_INDEX).tolist():
+            aid = self.arch_ids[r]
+            try:
+                arch = Arch.from_id(aid)
+            except (ValueError, TypeError) as e:
+                raise TableError(f"arch_ids: row {r}: {aid!r} is not an architecture id ({e})") from None
+            if arch.space != self.space or arch.id != aid:
+                raise TableError(f"arch_ids: row {r}: {aid!r} is not an architecture of space {self.space!r} "
+                                 "written canonically")
+        if not len(placed):
             return
-        archs = profiling_set(self.space, int(self.index.max()) + 1)
+        archs = profiling_set(self.space, int(placed.max()) + 1)
         for r, (aid, i) in enumerate(zip(self.arch_ids, self.index.tolist())):
-            if archs[i].id != aid:
+            if i != NO_INDEX and archs[i].id != aid:
                 raise TableError(f"arch_ids: row {r} says {aid!r} but position {i} of the {self.space} "
                                  f"profiling set is {archs[i].id!r}")
 
@@ -160,6 +178,21 @@ class Table:
             self.extra[m] = np.append(old, v)
 
 
+def withdrawn_rows(table: Table) -> dict[str, tuple[np.ndarray, str]]:
+    """metric -> (row mask, reason) of measurements kept as evidence but not to be served.
+
+    A table's provenance may list ``withdrawn``: ``[{"metric", "until_measured_at", "reason"}]``
+    when a flaw of the measuring code was found after the rows were taken (the values stay in the
+    file, unchanged; surrogates are not fitted on them). Rows measured later (``extra/measured_at``
+    after ``until_measured_at``), e.g. by a fixed profiler, are not withdrawn."""
+    out = {}
+    at = table.extra.get("measured_at")
+    for w in table.provenance.get("withdrawn", []):
+        mask = np.ones(len(table), bool) if at is None else np.asarray(at) <= float(w["until_measured_at"])
+        out[w["metric"]] = (mask, str(w["reason"]))
+    return out
+
+
 def write_table(table: Table, path) -> None:
     """Validate and atomically (re)write `table` at `path`, with its content checksum."""
     table.validate()
@@ -201,15 +234,19 @@ def read_table(path, verify: bool = True) -> Table:
     if version != SCHEMA_VERSION and verify:
         hint = " (upgrade it with hwgptbench.tables.upgrade_table)" if version == 1 else ""
         raise TableError(f"schema_version: {str(path)!r} has {version!r}, this version reads {SCHEMA_VERSION}{hint}")
+    if verify:                   # first: validation's work depends on the content (e.g. the index)
+        try:
+            got = t.content_sha256()
+        except Exception as e:   # arrays of a damaged file that cannot even be hashed
+            raise TableError(f"table {str(path)!r}: damaged ({type(e).__name__}: {e})") from None
+        if got != stored:
+            raise TableError(f"table {str(path)!r}: content sha256 {got[:12]}... does not match the stored "
+                             f"{str(stored)[:12]}... (the file was changed or damaged); refusing to read it")
     try:
         t.validate()
     except TableError as e:
         raise TableError(f"table {str(path)!r}: {e}") from None
     if verify:
-        got = t.content_sha256()
-        if got != stored:
-            raise TableError(f"table {str(path)!r}: content sha256 {got[:12]}... does not match the stored "
-                             f"{str(stored)[:12]}... (the file was changed or damaged); refusing to read it")
         for m, a in t.summary().items():
             if m not in summary or not np.array_equal(summary[m], a, equal_nan=True):
                 raise TableError(f"table {str(path)!r}: summary/{m} does not match its raw repeats")

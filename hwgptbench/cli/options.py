@@ -76,6 +76,15 @@ def folder(text) -> Path:
     return path
 
 
+def existing_file(text) -> Path:
+    """An existing file to read from."""
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file ("
+                                          f"{'it is a folder' if path.is_dir() else 'it does not exist'})")
+    return path
+
+
 def device_name(text) -> str:
     """A device name of a table (h100, cpu_xeon_f6m207_2c), never a torch device."""
     if text.split(":")[0].lower() in TORCH_DEVICES:

@@ -5,7 +5,7 @@ import dataclasses
 import shlex
 
 from ..space import SPACES
-from .options import count, device_name, parse_with, positive, renamed, require
+from .options import count, device_name, existing_file, parse_with, positive, renamed, require
 
 _OVERRIDES = ("batch", "seq", "dtype", "warmup", "repeats", "threads", "energy_window_s", "energy_windows",
               "decode_batch", "decode_prefill", "decode_tokens", "decode_repeats", "rounds", "block",
@@ -53,7 +53,22 @@ def add_profile(p) -> None:
     p.set_defaults(func=run)
 
 
-PARSERS = {"profile": add_profile}
+def add_import_reference(p) -> None:
+    p.add_argument("file", type=existing_file, help="the reference JSON, e.g. ../shared/reference_data/h100_2026-11-22.json")
+    p.add_argument("--data-dir", default="data", help="tables folder (default: %(default)s)")
+    p.set_defaults(func=cmd_import_reference)
+
+
+def cmd_import_reference(args) -> int:
+    import json
+
+    from ..profiling.reference import import_reference
+    command = "hwgptbench " + " ".join(shlex.quote(a) for a in args.argv)
+    print(json.dumps(import_reference(args.file, args.data_dir, command=command, log=lambda m: None), indent=1))
+    return 0
+
+
+PARSERS = {"profile": add_profile, "import-reference": add_import_reference}
 
 
 def parse_indices(text: str) -> list[int]:

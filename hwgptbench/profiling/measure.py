@@ -103,7 +103,9 @@ def energy_windows(forward, sync, meter, window_s: float, windows: int):
 def measure_cuda(model, idx, warmup: int, repeats: int, meter: NvmlMeter | None,
                  window_s: float, windows: int) -> dict:
     """CUDA-event latency per forward, NVML energy per forward over `windows` windows of
-    back-to-back forwards lasting >= window_s each, peak allocated memory over one forward."""
+    back-to-back forwards lasting >= window_s each, peak allocated memory over one forward: the
+    model's own peak (its weights, the input and the forward's activations), not counting other
+    tensors the process holds (see `_others_bytes`)."""
     dev = idx.device
     with torch.inference_mode():
         for _ in range(warmup):
@@ -122,10 +124,11 @@ def measure_cuda(model, idx, warmup: int, repeats: int, meter: NvmlMeter | None,
                                                  window_s, windows if meter else 0)
 
         torch.cuda.synchronize(dev)
+        others = _others_bytes(model, dev, idx)
         torch.cuda.reset_peak_memory_stats(dev)
         model(idx)
         torch.cuda.synchronize(dev)
-        peak = torch.cuda.max_memory_allocated(dev) / 2 ** 20
+        peak = (torch.cuda.max_memory_allocated(dev) - others) / 2 ** 20
     return {"latency_ms": lat, "energy_J": np.asarray(energy if energy else [math.nan]),
             "memory_MB": np.array([peak]), "_energy_window_s": np.asarray(seconds or [math.nan]),
             "_energy_forwards": np.asarray(counts or [0])}
@@ -159,6 +162,8 @@ def measure_decode_cuda(model, batch: int, prefill_len: int, gen_tokens: int, wa
     Returns {"decode_ms": (repeats,), "decode_memory_MB": (1,), "batch", "prefill_len", "gen_tokens"}.
     """
     dev = model.wte.device
+    torch.cuda.synchronize(dev)
+    others = _others_bytes(model, dev)             # before the cache and prompt: theirs count
     cache, prompt = _decode_setup(model, batch, prefill_len, gen_tokens, warmup, repeats, seed)
     ms = np.empty(repeats)
     with torch.inference_mode():
@@ -178,9 +183,18 @@ def measure_decode_cuda(model, batch: int, prefill_len: int, gen_tokens: int, wa
         torch.cuda.reset_peak_memory_stats(dev)
         _decode(model, cache, tok, gen_tokens)
         torch.cuda.synchronize(dev)
-        peak = torch.cuda.max_memory_allocated(dev) / 2 ** 20
+        peak = (torch.cuda.max_memory_allocated(dev) - others) / 2 ** 20
     return {"decode_ms": ms, "decode_memory_MB": np.array([peak]), "batch": batch,
             "prefill_len": prefill_len, "gen_tokens": gen_tokens}
+
+
+def _others_bytes(model, dev, *inputs) -> int:
+    """Bytes allocated on `dev` now that are neither `model`'s parameters and buffers nor `inputs`:
+    what else the process holds (a weight pool, other spaces' pools, a previous model not yet
+    freed). A peak minus these is the model's own, whatever ran before it in the process (the
+    2026-12-04 h200 rows counted them: 77-490 MB more than the model's own peak)."""
+    own = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers(), *inputs))
+    return torch.cuda.memory_allocated(dev) - own
 
 
 def _decode_setup(model, batch, prefill_len, gen_tokens, warmup, repeats, seed):

@@ -57,7 +57,7 @@ def discover(data_dir, min_rows: int = 20):
     read from one private copy of each file, so the hash and the contents agree even while a
     profiler keeps replacing the table.
     """
-    from ..tables import read_table
+    from ..tables import read_table, withdrawn_rows
 
     data_dir = Path(data_dir)
     targets, unavailable, snapshots = [], [], {}
@@ -72,11 +72,19 @@ def discover(data_dir, min_rows: int = 20):
                 table = read_table(snap)
             if table.space != space:
                 raise SurrogateError(f"table {rel}: says space {table.space!r} but lies in {space}/")
+            withdrawn = withdrawn_rows(table)
+            for metric, (mask, _) in withdrawn.items():     # kept in the file, never fitted on
+                if metric in table.raw:
+                    table.raw[metric] = np.where(mask[:, None], np.nan, table.raw[metric])
             snapshots[rel] = (table, sha)
             for metric in sorted(table.raw):
                 t = Target(space, rel, table.kind, table.source, metric, table.units[metric],
                            table.sources[metric])
                 reason = _unavailable(t, table.raw[metric], min_rows)
+                if reason and metric in withdrawn:
+                    mask, why = withdrawn[metric]
+                    reason = (f"all {len(mask)} rows withdrawn: {why}" if mask.all() else
+                              f"{reason} once {int(mask.sum())} rows were withdrawn: {why}")
                 if reason:
                     unavailable.append({"key": t.key, "column": t.column, "table": rel,
                                         "space": space, "reason": reason})
