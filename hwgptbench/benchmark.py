@@ -22,7 +22,7 @@ from .surrogates import SurrogateStore, design_matrix
 from .validation import check_bool, check_seed, check_str_list
 from .sources import default_sources
 
-__all__ = ["Benchmark", "EXACT_COLUMNS"]
+__all__ = ["Benchmark", "EXACT_COLUMNS", "what_ships"]
 
 # Exact columns: name -> (unit, description). FLOPs and memory at batch 1, sequence 1024, bf16.
 EXACT_COLUMNS = {
@@ -101,7 +101,9 @@ class Benchmark:
                 desc = f"{e['alias_of']} (the last training fidelity): {desc}"
             kind = "trained" if e.get("kind") == "perplexity" else e["data_source"]
             out[col] = {"metric": e["metric"], "device": e.get("device"), "unit": e["unit"], "kind": kind,
-                        "source": f"{OUR_SOURCE} surrogate of {e['table']}", "licence": OUR_LICENCE,
+                        "source": f"{OUR_SOURCE} surrogate of {e['table']}" + (
+                            f" (rows measured by {e['measured_by']})" if e.get("measured_by") else ""),
+                        "licence": OUR_LICENCE,
                         "provenance": e["data_source"], "estimator": "surrogate",
                         "description": desc, "quality": e.get("quality", {})}
         for col, src in self._sourced().items():
@@ -288,6 +290,25 @@ class Benchmark:
         if self._store.manifest.get("missing"):
             return f" (no surrogates: {self._store.root}/manifest.json does not exist)"
         return ""
+
+
+def what_ships(spaces=("s", "m", "l")) -> str:
+    """A markdown table of what the installed package serves: columns x spaces, with each column's
+    kind and source (README's opening table is this text; a test keeps the two equal)."""
+    rows: dict = {}
+    for sp in spaces:
+        for col, m in Benchmark(sp).metrics().items():
+            source = m["source"].replace(f"surrogate of {sp}/", "surrogate of {space}/")
+            rows.setdefault((m["kind"], source, col), []).append(sp)
+    grouped: dict = {}
+    for (kind, source, col), sps in rows.items():
+        grouped.setdefault((kind, source, ", ".join(sps)), []).append(f"`{col}`")
+    order = {k: i for i, k in enumerate(("exact", "analytic", "measured", "trained", "modelled",
+                                         "third-party predictor"))}
+    lines = ["| columns | spaces | kind | source |", "|---|---|---|---|"]
+    for (kind, source, sps), cols in sorted(grouped.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])):
+        lines.append(f"| {', '.join(cols)} | {sps} | {kind} | {source} |")
+    return "\n".join(lines) + "\n"
 
 
 def _column_rng(seed, column: str) -> np.random.Generator:

@@ -225,3 +225,15 @@ def test_cli_fit_surrogates(tmp_path, capsys):
     assert "| m | `latency_ms@testdev` |" in out
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert list(manifest["surrogates"]) == ["m/testdev/latency_ms"]
+
+
+def test_readme_what_ships_table_is_the_code_s():
+    import re
+    from pathlib import Path
+
+    from hwgptbench.benchmark import what_ships
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    m = re.search(r"<!-- what-ships:start -->\n(.*?)<!-- what-ships:end -->", text, re.S)
+    assert m, "README lacks the what-ships table"
+    assert m.group(1) == what_ships(), ("README's what-ships table differs from the code; regenerate it "
+                                        "with hwgptbench.benchmark.what_ships()")

@@ -191,6 +191,7 @@ class _Clocked:
     def __init__(self, model, log):
         self.model, self.log, self.now_ms = model, log, 0.0
         self.wte, self.active = model.wte, model.active
+        self.parameters, self.buffers = model.parameters, model.buffers
 
     def next_token(self, idx, cache):
         prefill = idx.shape[1] > 1
@@ -226,15 +227,19 @@ def test_measure_decode_cuda_protocol_with_fake_cuda(monkeypatch):
         def elapsed_time(self, end):
             return end.t - self.t
 
+    own = sum(t.numel() * t.element_size() for t in (*m.model.parameters(), *m.model.buffers()))
+    pool = 77 * 2 ** 20                   # another tensor the process holds (e.g. a weight pool)
     fake = types.SimpleNamespace(Event=Event, synchronize=lambda dev=None: log.append("sync"),
                                  reset_peak_memory_stats=lambda dev=None: log.append("reset"),
-                                 max_memory_allocated=lambda dev=None: 3 * 2 ** 20)
+                                 memory_allocated=lambda dev=None: own + pool,
+                                 max_memory_allocated=lambda dev=None: own + pool + 3 * 2 ** 20)
     monkeypatch.setattr(torch, "cuda", fake)
     r = measure.measure_decode_cuda(m, 2, 4, 3, warmup=1, repeats=2)
     np.testing.assert_allclose(r["decode_ms"], [1.0, 1.0])
-    assert r["decode_memory_MB"].tolist() == [3.0] and r["gen_tokens"] == 3
+    # the model's own peak: its weights and the 3 MB of cache and steps, not the pool beside it
+    assert r["decode_memory_MB"].tolist() == [own / 2 ** 20 + 3.0] and r["gen_tokens"] == 3
     timed = ["prefill", "sync", "record"] + ["step"] * 3 + ["record", "sync"]
-    assert log == timed * 3 + ["prefill", "sync", "reset"] + ["step"] * 3 + ["sync"]
+    assert log == ["sync"] + timed * 3 + ["prefill", "sync", "reset"] + ["step"] * 3 + ["sync"]
 
 
 def test_measure_decode_real_run_and_bad_arguments():

@@ -128,10 +128,15 @@ def test_measure_cuda_logic_on_a_fake_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "Event", _FakeEvent)
     monkeypatch.setattr(torch.cuda, "synchronize", lambda dev=None: syncs.append(dev))
     monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda dev=None: None)
-    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda dev=None: 3 * 2 ** 20)
     sp = get_space("s")
     model = build_model(sp.smallest(), weight_pool("s", torch.device("cpu"), torch.float32, torch.Generator()))
     idx = torch.randint(0, 50257, (1, 8))
+    # the process also holds a 77 MB weight pool: the model's own peak (weights, input, 3 MB of
+    # activations) must not count it (the 2026-12-04 h200 rows did)
+    own = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers(), idx))
+    pool = 77 * 2 ** 20
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda dev=None: own + pool)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda dev=None: own + pool + 3 * 2 ** 20)
     meter = _CountingMeter()
     r = measure.measure_cuda(model, idx, warmup=1, repeats=4, meter=meter, window_s=0.02, windows=3)
     assert r["latency_ms"].shape == (4,) and np.all(r["latency_ms"] > 0)
@@ -141,7 +146,7 @@ def test_measure_cuda_logic_on_a_fake_cuda(monkeypatch):
     assert r["_energy_forwards"].shape == (3,) and np.all(r["_energy_forwards"] >= 1)
     np.testing.assert_allclose(r["energy_J"], 100 * per_fwd_s, rtol=0.05)
     assert np.all(np.asarray(r["_energy_window_s"]) >= 0.02)
-    assert r["memory_MB"].tolist() == [3.0] and len(syncs) >= 5
+    assert r["memory_MB"].tolist() == [own / 2 ** 20 + 3.0] and len(syncs) >= 5
     none = measure.measure_cuda(model, idx, 0, 2, None, 0.02, 3)
     assert np.isnan(none["energy_J"]).all() and np.isnan(none["_energy_window_s"]).all()
 

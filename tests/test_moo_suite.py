@@ -38,7 +38,7 @@ def test_suite_splits_the_standard_problems_and_pins_the_shipped_bounds():
         S.check(name)                                    # the package serves the same problem
     ok, why = S.available()
     assert set(ok) == set(registry)
-    assert set(why) == {p for p in STANDARD_PROBLEMS if "perplexity" in p}
+    assert set(why) == {p for p in STANDARD_PROBLEMS if p.split(":")[1].startswith("perplexity,")}   # ours
     assert all("not available yet" in w for w in why.values())
     # both splits hold problems available now, of both sizes of objective vector
     for split in ("dev", "test"):
@@ -126,16 +126,18 @@ def suite_run(tmp_path_factory):
 def test_reproduce_records_the_suite_and_writes_leaderboard_and_figures(suite_run):
     out, text = suite_run
     df = pd.read_csv(out / "results.csv")
-    # the newest suite (hwgptbench-suite/2) by default; its test split's problems available now
-    assert set(df["suite"]) == {"hwgptbench-suite/2"} and set(df["split"]) == {"test"}
+    # the newest suite (hwgptbench-suite/3) by default; its test split's problems available now
+    assert set(df["suite"]) == {"hwgptbench-suite/3"} and set(df["split"]) == {"test"}
+    hwgpt = {f"{sp}:perplexity_hwgpt,{c}" for sp in "sml"
+             for c in ("latency_ms@h100", "latency_ms@cpu_xeon_f6m207_2c", "decode_ms@cpu_xeon_f6m207_2c")}
     assert set(df["problem"]) == {"s:-params,memory_MB_analytic", "s:-params,latency_ms@cpu_xeon_2c",
-                                  "s:-params,latency_ms@cpu_xeon_f6m207_2c"}
-    assert "NOT the suite's setting" in text and "Friedman test over N = 3 problems, k = 3" in text
+                                  "s:-params,latency_ms@cpu_xeon_f6m207_2c"} | hwgpt
+    assert "NOT the suite's setting" in text and "Friedman test over N = 12 problems, k = 3" in text
     for name in ("leaderboard_test.md", "cd_diagram_test.png", "ranking.md"):
         assert (out / name).stat().st_size > 0
     for kind in ("fronts", "hv", "attainment"):
-        assert len(list(out.glob(f"*_{kind}.png"))) == 3
-    assert len(list(out.glob("*_eafdiff.png"))) <= 3        # where the best optimizer is not rs
+        assert len(list(out.glob(f"*_{kind}.png"))) == 12
+    assert len(list(out.glob("*_eafdiff.png"))) <= 12       # where the best optimizer is not rs
 
 
 def test_leaderboard_ranks_what_the_runs_reached(suite_run, tmp_path, capsys):
@@ -157,7 +159,7 @@ def test_leaderboard_ranks_what_the_runs_reached(suite_run, tmp_path, capsys):
     from scipy.stats import friedmanchisquare
     chi2 = friedmanchisquare(*M.to_numpy().T).statistic
     assert f"chi^2 = {chi2:.2f}" in text
-    assert f"CD = {critical_difference(3, 3):.2f}" in text
+    assert f"CD = {critical_difference(3, 12):.2f}" in text
 
 
 def test_leaderboard_refuses_results_it_cannot_compare(suite_run, tmp_path):

@@ -20,7 +20,10 @@ __all__ = ["ObjectiveAxis", "objective_axes", "optimizer_styles", "figure", "pai
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h")
 PRETTY = {"params": "parameters", "flops": "FLOPs", "memory_MB_analytic": "memory (analytic)",
           "memory_MB": "peak memory", "latency_ms": "latency", "decode_ms": "decode time per token",
-          "energy_J": "energy", "perplexity": "perplexity", "accuracy": "accuracy"}
+          "energy_J": "energy", "perplexity": "perplexity", "accuracy": "accuracy",
+          "perplexity_hwgpt": "perplexity (HW-GPT-Bench predictor)",
+          "memory_MB_hwgpt_float16": "fp16 memory (HW-GPT-Bench predictor)",
+          "memory_MB_hwgpt_bfloat16": "bf16 memory (HW-GPT-Bench predictor)"}
 _COUNT_WORDS = {3: "thousands", 6: "millions", 9: "billions", 12: "trillions"}
 _PREFIXES = {3: "k", 6: "M", 9: "G", 12: "T"}
 
@@ -44,6 +47,8 @@ def objective_axes(P) -> list[ObjectiveAxis]:
         info = metrics.get(col, {})
         metric, device, unit = info.get("metric", col), info.get("device"), info.get("unit")
         name = PRETTY.get(metric, metric) + (f" on {device}" if device else "")
+        if "rows measured by" in info.get("source", ""):       # another profiler's data: say so
+            name += " (reference data)"
         biggest = float(np.max(np.abs([P.lower[j], P.upper[j]])))
         exp = int(min(12, 3 * (np.log10(biggest) // 3))) if biggest >= 1e4 else 0
         if unit in (None, "", "1"):

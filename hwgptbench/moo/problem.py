@@ -34,6 +34,9 @@ _FALLBACK_SAMPLE = 20_000     # size of the fixed random sample used for bounds 
 # Bounds of unshipped problems, computed once per process: (name, benchmark type, surrogates
 # fingerprint) -> (lower, upper). A cache of a pure function of its key (tests may clear it).
 _SAMPLED_BOUNDS: dict = {}
+# What a column's values depend on, of what `Benchmark.metrics()` says (its labels, e.g. kind,
+# source and licence, may be reworded without moving a bound or a front).
+_FINGERPRINT_KEYS = ("metric", "device", "unit", "provenance", "estimator", "description", "quality", "file")
 
 # The problem list of `hwgptbench reproduce`. Exact-objective problems use -params (capacity) as a
 # stand-in for quality until perplexity exists; the others run once their columns are served.
@@ -47,7 +50,11 @@ STANDARD_PROBLEMS = (
     "s:perplexity,latency_ms@h100",
     "s:perplexity,energy_J@h100",
     "s:perplexity,latency_ms@h100,energy_J@h100",
-)
+) + tuple(                                           # HW-GPT-Bench's problem family, with its own
+    f"{sp}:perplexity_hwgpt,{cost}"                  # perplexity predictor (a labelled third-party source)
+    for sp in ("s", "m", "l")
+    for cost in ("latency_ms@h100", "energy_J@h100", "memory_MB@h100", "latency_ms@cpu_xeon_f6m207_2c",
+                 "decode_ms@cpu_xeon_f6m207_2c", "params"))
 
 
 def parse_objectives(objectives) -> tuple[str, ...]:
@@ -203,7 +210,7 @@ class Problem:
         """sha256 of what the benchmark says about this problem's surrogate columns (None when
         every column is exact): bounds and fronts depend on those surrogates."""
         metrics = self.benchmark.metrics() if hasattr(self.benchmark, "metrics") else {}
-        info = {c: metrics.get(c) for c in self.columns
+        info = {c: {k: v for k, v in metrics.get(c).items() if k in _FINGERPRINT_KEYS} for c in self.columns
                 if metrics.get(c, {}).get("estimator", "closed-form") != "closed-form"}
         if not info:
             return None

@@ -233,6 +233,7 @@ def fit_target(target: Target, table, settings: FitSettings, table_sha: str):
         "n_nonpositive_repeats_ignored": int(np.sum(np.isfinite(raw) & (raw <= 0))),
         "train_arch_ids_sha256": sha256("\n".join(ids_tr).encode()),
         "quality": quality,
+        **({"measured_by": table.provenance["measured_by"]} if table.provenance.get("third_party") else {}),
     }
     arrays = {"baseline_coef": coef.astype(np.float64), "levels": LEVELS, "noise_quantiles": eps_q,
               "noise_base": np.float64(noise_base), "interval": np.array([q_lo, q_hi, tau], dtype=np.float64),
