@@ -256,3 +256,27 @@ def test_a_bug_still_shows_its_traceback(monkeypatch):
     monkeypatch.setattr(arch, "cmd_sample", lambda args: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         main(["sample"])
+
+
+def test_query_list_needs_no_architecture_and_dicts_ask_for_space(capsys):
+    assert main(["query", "--list", "--space", "m"]) == 0
+    assert '"metrics"' in capsys.readouterr().out
+    assert main(["query"]) == 2
+    assert "or --list" in capsys.readouterr().err
+    d = '{"sample_embed_dim": 384, "sample_n_layer": 10, "sample_mlp_ratio": [3,3,3,3,3,3,3,3,3,3], ' \
+        '"sample_n_head": [8,8,8,8,8,8,8,8,8,8], "sample_bias": "False"}'
+    assert main(["query", d]) == 2
+    assert "--space" in capsys.readouterr().err
+    assert main(["query", d, "--space", "s", "--metrics", "params"]) == 0
+
+
+def test_a_closed_pipe_is_not_an_error():
+    # `hwgptbench query ... | head -1`: the reader leaves early; no "Broken pipe" message, exit 0
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-m", "hwgptbench.cli", "query", "random", "-n", "5000"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0 and "Broken pipe" not in err and "Traceback" not in err, err

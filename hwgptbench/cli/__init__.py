@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .. import __version__
@@ -72,6 +73,12 @@ def run(args, prog: str) -> int:
     """Run a parsed command; a user's mistake becomes one line on stderr and exit code 2."""
     try:
         return args.func(args)
+    except BrokenPipeError:      # the reader went away (`| head`): not an error of ours or the user's
+        try:                     # stdout is gone: let the interpreter's final flush write nowhere
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 0
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -22,6 +22,9 @@ def parse_arch(text: str, space: str | None = None):
             d = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"arch: not valid JSON ({e})") from None
+        if space is None and isinstance(d, dict) and "space" not in d:
+            raise ValueError("--space: a dict architecture needs its space: pass --space s|m|l "
+                             "(or a 'space' key in the dict)")
         return as_arch(d, space)
     return as_arch(text, space)
 

@@ -12,8 +12,9 @@ from .options import count, folder, names, parse_with, require
 
 
 def add_query(q) -> None:
-    q.add_argument("arch", nargs="+",
-                   help="string id, JSON dict (HW-GPT-Bench keys), @file.json, or 'random'")
+    q.add_argument("arch", nargs="*",
+                   help="string id, JSON dict (HW-GPT-Bench keys), @file.json, or 'random' "
+                        "(none with --list)")
     q.add_argument("--space", default=None, choices=sorted(SPACES),
                    help="space of dict/random architectures (default: ids carry their own; random: s)")
     q.add_argument("-n", type=count(1), default=1, help="how many architectures 'random' draws")
@@ -53,6 +54,13 @@ def columns(text) -> list[str]:
 def cmd_query(args) -> int:
     from ..benchmark import Benchmark
 
+    if not args.arch:
+        if not args.list:
+            raise ValueError("arch: give one or more architectures (ids, JSON dicts, @file.json) or "
+                             "'random' (with -n); or --list to see what is served")
+        bench = Benchmark(args.space or "s")
+        print(json.dumps({"devices": bench.devices(), "metrics": bench.metrics()}, indent=2, default=str))
+        return 0
     if any(a == "random" for a in args.arch) and len(args.arch) > 1:
         raise ValueError("arch: 'random' cannot be mixed with explicit architectures")
     if args.arch == ["random"]:
