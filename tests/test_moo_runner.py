@@ -97,3 +97,23 @@ def test_ranking_table_marks_runs_missing_on_a_problem():
     ind = pd.DataFrame({"problem": ["p", "p", "q"], "optimizer": ["a", "b", "a"], "seed": [0, 0, 0],
                         "hv": [0.5, 0.4, 0.3]})
     assert "| b | 0.4000 +- nan (2) | not run | 2.00 |" in ranking_table(ind)
+
+
+def test_worker_processes_get_one_native_thread_each(monkeypatch):
+    # a full BLAS/OpenMP pool in every worker oversubscribes the cores (issue 22: 117 s vs 34 s)
+    import os
+
+    from hwgptbench.moo import runner
+    seen = {}
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+
+    def fake_pool(tasks, workers, bar):
+        seen.update({k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
+        return []
+    monkeypatch.setattr(runner, "_run_pool", fake_pool)
+    assert runner._sweep_processes([], 2, None, threads=1) == []
+    assert seen == {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}       # what spawned workers inherit
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "OPENBLAS_NUM_THREADS" not in os.environ   # restored
+    with pytest.raises(ValueError, match="worker_threads"):
+        runner.sweep("s:-params,flops", "rs", 1, 10, worker_threads=0)
