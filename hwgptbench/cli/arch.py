@@ -31,7 +31,8 @@ def parse_arch(text: str, space: str | None = None):
 
 def add_sample(p) -> None:
     p.add_argument("--space", default="s", choices=sorted(SPACES), help="search space")
-    p.add_argument("-n", type=count(1), default=1, help="how many architectures")
+    p.add_argument("-n", type=count(1, 10 ** 7, " (printed one per line; use SearchSpace.sample_features "
+                                                "for more)"), default=1, help="how many architectures")
     p.add_argument("--seed", type=count(0), default=0, help="random seed")
     p.add_argument("--format", choices=("id", "json"), default="id",
                    help="string ids, or JSON dicts with HW-GPT-Bench keys")

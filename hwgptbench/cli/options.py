@@ -42,17 +42,20 @@ def parse_with(parse):
     return check
 
 
-def count(low: int = 0):
-    """An integer >= low (a count of things, a size, a number of workers)."""
+def count(low: int = 0, high: int | None = None, why: str = ""):
+    """An integer >= low (a count of things, a size, a number of workers), and <= high where a
+    larger one cannot work (`why` says why, in the error)."""
+    allowed = f"an integer >= {low}" + (f" and <= {high}" if high is not None else "")
+
     def integer(text):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {allowed}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {allowed}{why}, got {value}")
         return value
-    integer.__name__ = f"integer >= {low}"
+    integer.__name__ = allowed
     return integer
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shlex
 
 from ..space import SPACES
@@ -39,6 +40,8 @@ def add_profile(p) -> None:
                             ("rounds", int, "protocol 2: visits per architecture"),
                             ("block", int, "protocol 2: architectures per block"),
                             ("sentinel-every", int, "protocol 2: visits between sentinel visits")):
+        if name == "threads":                  # more threads than cores cannot be measured (and crashed torch)
+            typ = count(1, os.cpu_count() or 1, " (this machine's cores)")
         g.add_argument(f"--{name}", type=typ, default=None, help=f"{text} (default: the protocol's)")
     g.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
                    help="weights' dtype (default: the protocol's)")

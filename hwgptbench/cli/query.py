@@ -17,7 +17,8 @@ def add_query(q) -> None:
                         "(none with --list)")
     q.add_argument("--space", default=None, choices=sorted(SPACES),
                    help="space of dict/random architectures (default: ids carry their own; random: s)")
-    q.add_argument("-n", type=count(1), default=1, help="how many architectures 'random' draws")
+    q.add_argument("-n", type=count(1, 10 ** 6, " (printed as a table; use Benchmark.evaluate for more)"),
+                   default=1, help="how many architectures 'random' draws")
     q.add_argument("--devices", type=names, default=None,
                    help="comma-separated device names, e.g. h100,cpu_xeon_2c (default: all)")
     q.add_argument("--metrics", type=parse_with(columns), default=None,
