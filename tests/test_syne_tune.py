@@ -125,3 +125,13 @@ def test_noisy_problem_is_seeded_per_architecture():
     assert v1 == a.objective_function(conf, fidelity=100)["latency_ms@cpu_xeon_2c"]
     assert v1 != b.objective_function(conf, fidelity=100)["latency_ms@cpu_xeon_2c"]
     assert v1 == b.objective_function(conf, fidelity=100, seed=1)["latency_ms@cpu_xeon_2c"]
+
+
+def test_bad_blackbox_and_tune_arguments_are_clear_errors():
+    from hwgptbench.moo.syne_tune import HWGPTBlackbox, tune
+    with pytest.raises(ValueError, match="seed: expected an int >= 0"):
+        HWGPTBlackbox("s:-params,flops", seed=-1)
+    with pytest.raises(TypeError, match="cost: expected a SimulatedCost"):
+        HWGPTBlackbox("s:-params,flops", cost="fast")
+    with pytest.raises(TypeError, match="scheduler: expected a syne-tune scheduler"):
+        tune(HWGPTBlackbox("s:-params,flops"), "rs", max_num_evaluations=5)

@@ -60,10 +60,13 @@ class HWGPTBlackbox(Blackbox):
 
     def __init__(self, problem, seed: int = 0, cost: SimulatedCost | None = None):
         self.problem = P = get_problem(problem)
+        if cost is not None and not isinstance(cost, SimulatedCost):
+            raise TypeError(f"cost: expected a SimulatedCost of this problem or None, got {cost!r} "
+                            f"({type(cost).__name__})")
         self.cost = cost if cost is not None else SimulatedCost(P)
         if self.cost.problem is not P:
             raise ValueError("cost: a SimulatedCost of another problem object was given")
-        self.seed = check_int(seed, "seed")
+        self.seed = check_int(seed, "seed", 0)
         self._fidelities = self.cost.fidelities
         sp = P.space
         choices = {"embed_dim": sp.embed_dims, "n_layer": sp.n_layers,
@@ -178,6 +181,11 @@ def tune(problem, scheduler, *, n_workers: int = 1, max_num_evaluations: int | N
     experiment when the result arrived).
     """
     n_workers, seed = check_int(n_workers, "n_workers", 1), check_int(seed, "seed", 0)
+    if isinstance(scheduler, str) or not hasattr(scheduler, "metadata"):
+        raise TypeError(f"scheduler: expected a syne-tune scheduler object built on "
+                        f"HWGPTBlackbox(problem).configuration_space (e.g. syne_tune.optimizer.baselines."
+                        f"RandomSearch(bb.configuration_space, metrics=bb.metrics, ...)), got {scheduler!r}; "
+                        "for hwgptbench's own optimizers by name use hwgptbench.moo.minimize or sweep")
     bb = problem if isinstance(problem, HWGPTBlackbox) else HWGPTBlackbox(problem, seed=seed)
     if stop_criterion is None:
         if max_num_evaluations is None and max_wallclock_time is None:
