@@ -134,7 +134,8 @@ def paths(tmp_path):
 BAD = [
     (["frobnicate"], "invalid choice"), ([], "COMMAND"),
     (["sample", "-n", "x"], "-n"), (["sample", "-n", "0"], "-n"), (["sample", "-n", str(10 ** 12)], "-n"),
-    (["query", "random", "-n", str(10 ** 9)], "-n"), (["profile", "--space", "s", "--threads", "1000000"], "--threads"), (["sample", "--space", "xl"], "--space"),
+    (["query", "random", "-n", str(10 ** 9)], "-n"), (["profile", "--space", "s", "--rounds", "3"], "--rounds"),
+    (["profile", "--space", "s", "--device", ""], "--device"), (["profile", "--space", "s", "--threads", "1000000"], "--threads"), (["sample", "--space", "xl"], "--space"),
     (["sample", "--seed", "1.5"], "--seed"), (["sample", "--format", "xml"], "--format"),
     (["info"], "arch"), (["info", "@NONE"], "arch"), (["info", "{bad json"], "arch"),
     (["info", "gpt-s-1-2"], "arch"), (["info", "gpt-s-10-384-3-4-2-4-4-2-3-4-3-2-4-4-4-12-8-8-4-8-12-8-True",

@@ -90,6 +90,9 @@ def existing_file(text) -> Path:
 
 def device_name(text) -> str:
     """A device name of a table (h100, cpu_xeon_f6m207_2c), never a torch device."""
+    if not text or not text.replace("_", "").isalnum():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device name: letters, digits and '_' "
+                                          "(e.g. h100, cpu_xeon_f6m207_2c); omit the option for the hardware's own")
     if text.split(":")[0].lower() in TORCH_DEVICES:
         raise argparse.ArgumentTypeError(
             f"{text!r} is a torch device; --device names a table's device (e.g. h100, cpu_xeon_f6m207_2c; "

@@ -102,6 +102,12 @@ def run(args) -> int:
     if backend == "cuda" and args.protocol != 1:
         raise ValueError("protocol: 2 is the CPU protocol; on CUDA use --protocol 1 (the GPU protocol)")
     overrides = {k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None}
+    only_v2 = sorted(k for k in ("rounds", "block", "sentinel_every") if k in overrides)
+    if only_v2 and proto.version != 2:          # an option that would be ignored is an error
+        raise ValueError(f"--{only_v2[0].replace('_', '-')}: applies to CPU protocol 2 only (rounds of visits); "
+                         "add --protocol 2, or drop it")
+    if backend == "cuda" and "threads" in overrides:
+        raise ValueError("--threads: CPU threads; the CUDA protocol has none")
     proto = dataclasses.replace(proto, **overrides)
     indices = args.indices if args.indices is not None else range(args.n)
     cls = RoundsProfiler if proto.version == 2 else Profiler
