@@ -240,6 +240,23 @@ def test_rehearsal_killed_resumed_merged_and_optimised(tmp_path):
     assert all(v["added"] == 0 for v in again["tables"].values())      # never duplicated
     with pytest.raises(ValueError, match="rehearsal"):
         merge_results(out, data_dir=data, refit=False, fronts=False, log=lambda *a: None)
+    # the mark cannot be edited away: the tables carry it too (issue 21)
+    import shutil
+    forged = tmp_path / "forged"
+    shutil.copytree(out, forged)
+    st = json.loads((forged / "state.json").read_text())
+    st["config"]["rehearsal"] = False
+    (forged / "state.json").write_text(json.dumps(st))
+    with pytest.raises(ValueError, match="rehearsal"):
+        merge_results(forged, data_dir=tmp_path / "d2", refit=False, fronts=False, log=lambda *a: None)
+    # ... and allowed, it never writes into the package's data, surrogates or fronts
+    from hwgptbench.paths import data_dir as shipped_data
+    for kw, field in (({"data_dir": shipped_data(), "refit": False, "fronts": False}, "data_dir"),
+                      ({"data_dir": tmp_path / "d3", "fronts": False}, "surrogates_dir"),
+                      ({"data_dir": tmp_path / "d4", "refit": False}, "fronts")):
+        with pytest.raises(ValueError, match=field):
+            merge_results(out, allow_rehearsal=True, log=lambda *a: None, **kw)
+    assert not (tmp_path / "d3").exists() and not (tmp_path / "d4").exists()
 
     bench = Benchmark("s", surrogates=sur)
     with warnings.catch_warnings():

@@ -90,11 +90,16 @@ def merge_results(results_dir, data_dir="data", surrogates_dir=None, refit: bool
 def _merge(res, results_dir, data_dir, surrogates_dir, refit, fronts, allow_rehearsal, log) -> dict:
     from ..evaluate import build_perplexity_table
 
-    rehearsal = bool(res["state"].get("config", {}).get("rehearsal"))
+    # the state's mark, or the tables' own (a rehearsal's device names are 'rehearsal*', covered by
+    # their checksums): editing state.json cannot turn a rehearsal into data
+    rehearsal = bool(res["state"].get("config", {}).get("rehearsal")) or any(
+        t.source.startswith("rehearsal") for t in res["tables"].values())
     if rehearsal and not allow_rehearsal:
         raise ValueError(f"results: {str(results_dir)!r} comes from a rehearsal (fake energy, tiny supernet); "
                          "it never goes into the shipped data (allow_rehearsal=True for a scratch folder)")
     data_dir = Path(data_dir)
+    if rehearsal:
+        _check_scratch(data_dir, surrogates_dir, refit, fronts)
     new_tables = {data_dir / t.space / f"{t.source}.h5": t for t in res["tables"].values()}
     for space, run in res["runs"].items():
         if not list(run.glob(f"eval_{space}_f*.jsonl")):
@@ -124,6 +129,20 @@ def _merge(res, results_dir, data_dir, surrogates_dir, refit, fronts, allow_rehe
     if fronts and planned:
         summary["fronts"] = _regenerate_fronts(log)
     return summary
+
+
+def _check_scratch(data_dir: Path, surrogates_dir, refit: bool, fronts: bool) -> None:
+    """A rehearsal merges into scratch folders only: never the package's data, surrogates or fronts."""
+    from ..paths import data_dir as shipped_data, surrogates_dir as shipped_surrogates
+    if data_dir.resolve() == shipped_data().resolve():
+        raise ValueError(f"data_dir: {str(data_dir)!r} is the package's data; a rehearsal merges into a "
+                         "scratch folder only (--data-dir SCRATCH)")
+    if refit and (surrogates_dir is None or Path(surrogates_dir).resolve() == shipped_surrogates().resolve()):
+        raise ValueError("surrogates_dir: a rehearsal refits into a scratch folder only; pass "
+                         "--surrogates-dir SCRATCH (or --no-refit)")
+    if fronts:
+        raise ValueError("fronts: a rehearsal never regenerates the package's bounds and reference fronts; "
+                         "pass --no-fronts")
 
 
 def _extend(dest: Path, new: Table) -> tuple[Table, int]:
