@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 
 from ..cost import VOCAB_SIZE
-from ..profiling.protocol import Protocol
+from ..profiling.protocol import Protocol, default_protocol
 from ..space import get_space
 from ..validation import check_number
 from .budget import CALL_OVERHEAD_S, STAGES, LeasePlan, call_deadline, plan_lease
@@ -151,9 +151,8 @@ class Context:
             return Protocol("cpu", batch=1, seq=16, dtype="float32", warmup=1, repeats=3, threads=1,
                             energy_window_s=window, energy_windows=3, decode_batch=1, decode_prefill=8,
                             decode_tokens=4, decode_repeats=2, **subsets)
-        return Protocol("cuda", batch=8, seq=1024, dtype="bfloat16", warmup=5, repeats=10,
-                        energy_window_s=window, energy_windows=3, decode_batch=8, decode_prefill=512,
-                        decode_tokens=32, decode_repeats=5, **subsets)
+        # the GPU protocol of docs/PROTOCOLS.md section 4 (one definition), with this lease's window and subsets
+        return dataclasses.replace(default_protocol("cuda"), energy_window_s=window, **subsets)
 
     def plan_start(self, space: str) -> int:
         """First profiling-set position of the fast pass (a rehearsal skips m's and l's largest)."""

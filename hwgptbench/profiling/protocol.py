@@ -95,9 +95,10 @@ class Protocol:
 def default_protocol(backend: str, version: int = 1) -> Protocol:
     """docs/PROTOCOLS.md section 4 defaults: the GPU protocol, CPU protocol 1 (all cores, repeats back to
     back) or CPU protocol 2 (one thread on a reserved core, rounds, sentinel, decode)."""
-    if backend == "cuda":
+    if backend == "cuda":          # the one GPU protocol; a lease (gpu_plan) sets the energy window and subsets
         return Protocol("cuda", batch=8, seq=1024, dtype="bfloat16", warmup=5, repeats=10,
-                        energy_window_s=0.5, energy_windows=3)
+                        energy_window_s=0.5, energy_windows=3, decode_batch=8, decode_prefill=512,
+                        decode_tokens=32, decode_repeats=5)
     if version == 2:
         # chosen from the experiments in benchmarks.md ("CPU protocol v2"): what buys agreement is
         # visits spread over minutes (the median of 3 rejects a bad visit), not repeats within one
