@@ -65,3 +65,17 @@ def test_make_optimizer_looks_in_the_cwd_and_leaves_sys_path_alone(tmp_path, mon
     for bad in ("no_such_module_here:Opt", "my_greedy_api:Nope", "my_greedy_api:", ":Greedy"):
         with pytest.raises(ValueError, match="module:Class"):
             make_optimizer(bad, P)
+
+
+def test_sweep_takes_a_user_class_beside_the_baselines(tmp_path, monkeypatch):
+    # minimize accepts a class; so does sweep (issue 22), in this process and in spawned workers
+    from hwgptbench.moo.runner import sweep
+    _write(tmp_path, "user_sweep_opt")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    from user_sweep_opt import Greedy
+    for workers in (1, 2):
+        df = sweep("s:-params,flops", [Greedy, "rs"], 2, 8, workers=workers, progress=False)
+        assert df.groupby("optimizer").size().to_dict() == {"Greedy": 16, "rs": 16}
+    with pytest.raises(TypeError, match="module:Class"):
+        sweep("s:-params,flops", [3], 2, 8)

@@ -114,7 +114,7 @@ def _tasks(problems, optimizers, seeds, budget, options, noise) -> list[tuple]:
     """The runs of a sweep, after checking every argument and building every problem and optimizer
     once (so mistakes surface here, not in a worker)."""
     problems = _distinct(problems, "problems", (str, Problem))
-    optimizers = _distinct(optimizers, "optimizers", (str,))
+    optimizers = _distinct(optimizers, "optimizers", (str, type))      # a name, 'module:Class' or a class
     if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
         seeds = list(range(check_int(seeds, "seeds", min_value=1)))
     else:
@@ -139,7 +139,8 @@ def _distinct(values, field, types) -> list:
     if isinstance(values, str) or not isinstance(values, Iterable):
         values = [values]
     values = list(values)
-    allowed = " or ".join(t.__name__ if t is not numbers.Integral else "int" for t in types)
+    allowed = " or ".join({numbers.Integral: "int", type: "class (or 'module:Class')"}.get(t, t.__name__)
+                          for t in types)
     if not values:
         raise ValueError(f"{field}: expected at least one {allowed}, got none")
     for v in values:
