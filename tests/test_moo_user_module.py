@@ -79,3 +79,21 @@ def test_sweep_takes_a_user_class_beside_the_baselines(tmp_path, monkeypatch):
         assert df.groupby("optimizer").size().to_dict() == {"Greedy": 16, "rs": 16}
     with pytest.raises(TypeError, match="module:Class"):
         sweep("s:-params,flops", [3], 2, 8)
+
+
+def test_reproduce_runs_a_user_optimizer_beside_the_baselines_and_ranks_it(tmp_path, monkeypatch, capsys):
+    from hwgptbench.cli import main
+    _write(tmp_path, "user_repro_opt")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "out"
+    assert main(["reproduce", "--split", "test", "--problems", "s:-params,memory_MB_analytic",
+                 "s:-params,latency_ms@cpu_xeon_2c", "--budget", "12", "--seeds", "2", "--workers", "1",
+                 "--optimizer", "user_repro_opt:Greedy", "--out", str(out), "--quiet"]) == 0
+    df = pd.read_csv(out / "results.csv")
+    assert "user_repro_opt:Greedy" in set(df["optimizer"]) and "rs" in set(df["optimizer"])
+    capsys.readouterr()
+    assert main(["leaderboard", str(out)]) == 0
+    assert "| user_repro_opt:Greedy |" in capsys.readouterr().out
+    assert main(["reproduce", "--optimizer", "Greedy", "--out", str(out)]) == 2
+    assert "module:Class" in capsys.readouterr().err

@@ -60,10 +60,14 @@ def cmd_run(args) -> int:
 
 def cmd_reproduce(args) -> int:
     require("moocore", "matplotlib", "scipy")
-    from ..moo.reproduce import reproduce
+    from ..moo.reproduce import BASELINES, reproduce
+    for o in args.optimizer:
+        if ":" not in o:
+            raise ValueError(f"--optimizer: {o!r}: expected your optimizer as 'module:Class' (the baselines "
+                             f"{list(BASELINES)} always run)")
     reproduce(out=args.out, budget=args.budget, seeds=args.seeds, workers=args.workers,
               benchmarks_md=args.benchmarks_md, problems=args.problems, progress=not args.quiet,
-              split=args.split, suite=args.suite)
+              split=args.split, suite=args.suite, optimizers=tuple(BASELINES) + tuple(args.optimizer))
     return 0
 
 
@@ -112,6 +116,9 @@ def add_reproduce(p) -> None:
     p.add_argument("--workers", type=count(1), default=None,
                    help="parallel (spawned) worker processes (default: all cores)")
     p.add_argument("--problems", nargs="*", default=None, help="problem names (default: all of the split's)")
+    p.add_argument("--optimizer", action="append", default=[], metavar="MODULE:CLASS",
+                   help="also run your own optimizer beside the baselines, e.g. mymodule:Greedy (a module in "
+                        "the current directory is found); repeatable (default: the baselines only)")
     p.add_argument("--benchmarks-md", default=None,
                    help="also replace the reproduce section of this markdown file, e.g. benchmarks.md "
                         "(default: none)")
