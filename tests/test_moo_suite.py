@@ -17,6 +17,7 @@ from hwgptbench.moo.indicators import hypervolume  # noqa: E402
 from hwgptbench.moo.leaderboard import (cliques, critical_difference, friedman, leaderboard,  # noqa: E402
                                         mean_ranks, read_suite_results)
 from hwgptbench.moo.problem import STANDARD_PROBLEMS  # noqa: E402
+from hwgptbench.moo.runner import write_results  # noqa: E402
 from hwgptbench.moo.suite import SUITES_FILE, get_suite, parse_suite, suite_versions  # noqa: E402
 
 # ---- the suite ---------------------------------------------------------------------------------------
@@ -166,24 +167,60 @@ def test_leaderboard_refuses_results_it_cannot_compare(suite_run, tmp_path):
     out, _ = suite_run
     df = pd.read_csv(out / "results.csv")
     other = df.assign(suite="hwgptbench-suite/0", seed=df["seed"] + 100)
-    other.to_csv(tmp_path / "other.csv", index=False)
+    write_results(other, tmp_path / "other.csv")
     with pytest.raises(ValueError, match="different suite versions"):
         read_suite_results([out, tmp_path / "other.csv"])
     with pytest.raises(ValueError, match="in both"):
         read_suite_results([out, out / "results.csv"])
-    df.assign(split="dev").to_csv(tmp_path / "mislabelled.csv", index=False)
+    write_results(df.assign(split="dev"), tmp_path / "mislabelled.csv")
     with pytest.raises(ValueError, match="labelled split 'dev'"):
         read_suite_results(tmp_path / "mislabelled.csv")
-    df.drop(columns="suite").to_csv(tmp_path / "plain.csv", index=False)
+    write_results(df.drop(columns="suite"), tmp_path / "plain.csv")
     with pytest.raises(ValueError, match="not results of a suite run"):
         read_suite_results(tmp_path / "plain.csv")
     short = df[~((df["optimizer"] == "rs") & (df["seed"] == 0) & (df["eval"] >= 10))]
-    short.to_csv(tmp_path / "short.csv", index=False)
+    write_results(short, tmp_path / "short.csv")
     with pytest.raises(ValueError, match="different budgets"):
         read_suite_results(tmp_path / "short.csv")
-    df[~((df["optimizer"] == "rs") & (df["seed"] == 1))].to_csv(tmp_path / "seeds.csv", index=False)
+    write_results(df[~((df["optimizer"] == "rs") & (df["seed"] == 1))], tmp_path / "seeds.csv")
     with pytest.raises(ValueError, match="same seeds"):
         read_suite_results(tmp_path / "seeds.csv")
     with pytest.raises(ValueError, match="no results of split 'dev'"):
         leaderboard(out, split="dev")
     assert main(["leaderboard", str(tmp_path / "missing")]) == 2
+
+
+def test_leaderboard_verifies_results_as_evidence(suite_run, tmp_path):
+    """Edited, truncated, unverifiable, duplicated or non-finite results are refused, naming the
+    file (and the row and column); valid results still combine (issue 21)."""
+    import shutil
+    out, _ = suite_run
+    df = pd.read_csv(out / "results.csv")
+    obj = [c for c in df.columns if c.startswith("f:")][0]
+
+    def folder(name, frame=None, edit=None):
+        d = tmp_path / name
+        shutil.copytree(out, d)
+        if frame is not None:
+            write_results(frame, d / "results.csv")             # a consistent file and manifest
+        if edit is not None:
+            edit(d / "results.csv")                             # changed after it was written
+        return d
+    scaled = df.copy()
+    scaled.loc[scaled["optimizer"] == "rs", obj] *= 0.5
+    cases = [
+        (folder("scaled", edit=lambda f: scaled.to_csv(f, index=False)), "does not match its manifest"),
+        (folder("cut", edit=lambda f: f.write_text("\n".join(f.read_text().splitlines()[:-40]) + "\n")),
+         "does not match its manifest"),
+        (folder("nomanifest", edit=lambda f: (f.parent / "results.csv.manifest.json").unlink()), "no readable manifest"),
+        (folder("twice", pd.concat([df, df.iloc[:5]], ignore_index=True)), "appears twice"),
+        (folder("nan", df.assign(**{obj: df[obj].where(df.index != 7)})), rf"data row 8, column '{obj}'"),
+    ]
+    for d, message in cases:
+        with pytest.raises(ValueError, match=message) as e:
+            read_suite_results(d)
+        assert str(d) in str(e.value)
+    # valid results of other seeds, in another folder, still combine
+    write_results(df.assign(seed=df["seed"] + 100), tmp_path / "more.csv")
+    both, _ = read_suite_results([out, tmp_path / "more.csv"])
+    assert len(both) == 2 * len(df)

@@ -39,6 +39,24 @@ def _results_file(path) -> Path:
     return path
 
 
+def _check_rows(df: pd.DataFrame, f) -> None:
+    """No evaluation twice, every normalised objective finite: the file, row and column of the first
+    that is not."""
+    twice = df.duplicated(_KEY + ["eval"], keep="first")
+    if twice.any():
+        r = int(np.flatnonzero(twice.to_numpy())[0])
+        raise ValueError(f"RESULTS: {f} data row {r + 1}: evaluation {tuple(df.loc[r, _KEY + ['eval']])} appears twice")
+    for problem, rows in df.groupby("problem", sort=False).groups.items():   # each row: its problem's objectives
+        for c in (f"f:{o}" for o in str(problem).split(":", 1)[-1].split(",")):
+            if c not in df.columns:
+                raise ValueError(f"RESULTS: {f} has no column {c!r} for problem {problem!r}")
+            values = pd.to_numeric(df.loc[rows, c], errors="coerce").to_numpy(dtype=float)
+            if not np.isfinite(values).all():
+                r = int(rows[np.flatnonzero(~np.isfinite(values))[0]])
+                raise ValueError(f"RESULTS: {f} data row {r + 1}, column {c!r}: {df[c].iloc[r]!r} is not a "
+                                 "finite number")
+
+
 def read_suite_results(paths, split: str | None = None) -> tuple[pd.DataFrame, Suite]:
     """Results of one suite version from folders or files, checked: the same version, problems
     pinned by it under their own split, no run twice, every run of the same budget."""
@@ -47,11 +65,12 @@ def read_suite_results(paths, split: str | None = None) -> tuple[pd.DataFrame, S
     frames, sources = [], {}
     for path in paths:
         f = _results_file(path)
-        df = read_results(f)
+        df = read_results(f, verify=True)
         missing = sorted({"suite", "split", "problem", "optimizer", "seed", "eval"} - set(df.columns))
         if missing:
             raise ValueError(f"RESULTS: {f} has no column(s) {missing}: not results of a suite run "
                              "(`hwgptbench reproduce` records the suite version and split)")
+        _check_rows(df, f)
         for key in df[_KEY].drop_duplicates().itertuples(index=False):
             if tuple(key) in sources:
                 raise ValueError(f"RESULTS: run {tuple(key)} is in both {sources[tuple(key)]} and {f}")

@@ -27,7 +27,7 @@ from .termination import MaxEvals
 from ..files import replacing
 from ..validation import check_bool, check_int, check_path
 
-__all__ = ["run", "tidy", "sweep", "write_results", "read_results", "objective_matrix", "final_indicators",
+__all__ = ["run", "tidy", "sweep", "write_results", "read_results", "manifest_path", "objective_matrix", "final_indicators",
            "hv_curves", "final_rows"]
 
 
@@ -229,7 +229,14 @@ def _progress(total, enabled):
 
 # ---- files ---------------------------------------------------------------------------------------
 def write_results(df: pd.DataFrame, path) -> Path:
-    """CSV or parquet by extension (parquet needs pyarrow); written atomically."""
+    """CSV or parquet by extension (parquet needs pyarrow); written atomically, with its manifest
+    (`manifest_path`: the file's sha256, its rows and the versions that made it), which
+    `read_results(verify=True)` and the leaderboard check: results are evidence."""
+    import hashlib
+    import json
+    import platform
+
+    from .. import __version__
     path = check_path(path, "path")
     if path.suffix not in (".csv", ".parquet"):
         raise ValueError(f"path: expected a .csv or .parquet file, got {path.name!r}")
@@ -241,12 +248,43 @@ def write_results(df: pd.DataFrame, path) -> Path:
                 df.to_parquet(tmp, index=False)
             except ImportError as e:
                 raise ImportError(f"parquet output needs pyarrow ({e}); use a .csv path") from None
+    manifest = {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "rows": len(df),
+                "versions": {"hwgptbench": __version__, "python": platform.python_version(),
+                             "numpy": np.__version__, "pandas": pd.__version__}}
+    with replacing(manifest_path(path)) as tmp:
+        Path(tmp).write_text(json.dumps(manifest, indent=1) + "\n")
     return path
 
 
-def read_results(path) -> pd.DataFrame:
+def manifest_path(path) -> Path:
+    """The manifest beside a results file: ``results.csv`` -> ``results.csv.manifest.json``."""
     path = Path(path)
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    return path.with_name(path.name + ".manifest.json")
+
+
+def read_results(path, verify: bool = False) -> pd.DataFrame:
+    """A results file; with `verify`, checked against its manifest first (an edited, truncated or
+    replaced file, or one without a manifest, is a ValueError naming the file)."""
+    import hashlib
+    import json
+
+    path = Path(path)
+    if verify:
+        mp = manifest_path(path)
+        try:
+            manifest = json.loads(mp.read_text())
+            want = manifest["sha256"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"RESULTS: {path} has no readable manifest {mp.name} ({type(e).__name__}); "
+                             "results written by `hwgptbench run`/`reproduce` carry one, so it cannot be "
+                             "verified") from None
+        if hashlib.sha256(path.read_bytes()).hexdigest() != want:
+            raise ValueError(f"RESULTS: {path} does not match its manifest {mp.name} (edited, truncated or "
+                             "replaced since it was written); refusing to rank it")
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise ValueError(f"RESULTS: {path} is not a readable results table ({type(e).__name__}: {e})") from None
 
 
 # ---- indicators over result tables -------------------------------------------------------------------
