@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus_text import _chunks, dedup_key, documents, files_of, html_to_text, is_english, man_to_text  # noqa: F401
+from .corpus_text import split_chunks, dedup_key, documents, files_of, html_to_text, is_english, man_to_text  # noqa: F401
 
 __all__ = ["Source", "DEFAULT_SOURCES", "gpt2_encoding", "build_corpus", "load_split", "read_manifest",
            "BPE_SHA256", "EOT"]

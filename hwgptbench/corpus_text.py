@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["man_to_text", "html_to_text", "documents", "files_of", "is_english", "dedup_key"]
+__all__ = ["man_to_text", "html_to_text", "documents", "files_of", "is_english", "dedup_key", "split_chunks"]
 
 
 def _read(path: Path) -> str:
@@ -119,7 +119,7 @@ def _clean(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def _chunks(text: str, max_chars: int) -> list[str]:
+def split_chunks(text: str, max_chars: int) -> list[str]:
     """Cut a long text at paragraph boundaries into pieces of at most max_chars (hard cut if needed)."""
     if len(text) <= max_chars:
         return [text]
@@ -168,7 +168,7 @@ def documents(root: Path, source, max_doc_chars: int = 100_000):
             continue
         text = {"text": lambda s: s, "man": man_to_text, "html": html_to_text,
                 "fortune": lambda s: re.sub(r"(?m)^%$", "", s)}[source.fmt](raw)
-        for k, piece in enumerate(_chunks(_clean(text), max_doc_chars)):
+        for k, piece in enumerate(split_chunks(_clean(text), max_doc_chars)):
             yield (rel if k == 0 else f"{rel}#{k}"), piece
 
 

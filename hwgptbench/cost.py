@@ -48,7 +48,7 @@ from .validation import check_int
 
 __all__ = ["VOCAB_SIZE", "VOCAB_PADDED", "BLOCK_SIZE", "HEAD_SIZE", "ROTARY_DIMS", "DTYPE_BYTES",
            "EXACT_FEATURE_NAMES", "params", "flops", "memory_mb", "weights_mb", "exact_features",
-           "decode_flops", "kv_cache_mb", "decode_memory_mb"]
+           "decode_flops", "kv_cache_mb", "decode_memory_mb", "check_shape"]
 
 VOCAB_SIZE = 50257       # GPT-2 BPE
 VOCAB_PADDED = 50304     # embedding rows (multiple of 64)
@@ -87,7 +87,7 @@ def _params(E, L, b, sr, sh):
 def flops(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarray:
     """Forward FLOPs (FlopCounterMode convention, see module docstring), int64, exact: a batch
     whose count would not fit int64 is refused (ValueError naming the largest allowed batch)."""
-    batch, seq = _check_shape(batch, seq)
+    batch, seq = check_shape(batch, seq)
     E, L, b, sr, sh = _sums(X, space)[2]
     return _flops(E, sr, sh, batch, seq)
 
@@ -125,7 +125,7 @@ def _check_exact(total_at, batch: int, seq: int, what: str) -> None:
 
 def memory_mb(X, space, batch: int = 1, seq: int = BLOCK_SIZE, dtype: str = "bfloat16") -> np.ndarray:
     """Analytic inference memory estimate in MB (2**20 bytes); an estimate, not a measurement."""
-    batch, seq = _check_shape(batch, seq)
+    batch, seq = check_shape(batch, seq)
     s = _dtype_bytes(dtype)
     A, lm, sums = _sums(X, space)
     E = sums[0]
@@ -142,7 +142,7 @@ def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1) -> np.nd
     """FLOPs of `steps` consecutive one-token decode steps, the first with `prefix_len` tokens
     cached (FlopCounterMode convention, see module docstring), int64."""
     _check_decode(prefix_len, steps)
-    batch, _ = _check_shape(batch, prefix_len + steps)
+    batch, _ = check_shape(batch, prefix_len + steps)
     E, L, b, sr, sh = _sums(X, space)[2]
     a = HEAD_SIZE * sh
     keys = steps * (prefix_len + 1) + steps * (steps - 1) // 2      # sum of P + 1 over the steps
@@ -153,7 +153,7 @@ def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1) -> np.nd
 
 def kv_cache_mb(X, space, batch: int, seq: int, dtype: str = "bfloat16") -> np.ndarray:
     """Bytes of a KV cache for `seq` positions in MB (2**20 bytes): keys and values of every layer."""
-    batch, seq = _check_shape(batch, seq)
+    batch, seq = check_shape(batch, seq)
     sh = _sums(X, space)[2][4]
     _check_exact(lambda B: 2 * B * seq * HEAD_SIZE * _top(sh), batch, seq, "KV-cache elements")
     return _dtype_bytes(dtype) * (2 * batch * seq * HEAD_SIZE * sh).astype(np.float64) / 2 ** 20
@@ -171,7 +171,7 @@ def weights_mb(X, space, dtype: str = "bfloat16") -> np.ndarray:
 
 def exact_features(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarray:
     """Derived exact features for surrogates (EXACT_FEATURE_NAMES): params, FLOPs, per-layer sums."""
-    batch, seq = _check_shape(batch, seq)
+    batch, seq = check_shape(batch, seq)
     E, L, b, sr, sh = _sums(X, space)[2]
     out = np.empty((len(E), len(EXACT_FEATURE_NAMES)))
     for j, v in enumerate((_params(E, L, b, sr, sh), _flops(E, sr, sh, batch, seq), sr, sh, sr * E,
@@ -188,7 +188,7 @@ def _dtype_bytes(dtype: str) -> int:
         raise ValueError(f"dtype: unknown {dtype!r}; allowed: {sorted(DTYPE_BYTES)}") from None
 
 
-def _check_shape(batch, seq):
+def check_shape(batch, seq):
     return check_int(batch, "batch", 1), check_int(seq, "seq", 1, max_value=BLOCK_SIZE)
 
 

@@ -35,7 +35,7 @@ DEFAULT_BUDGET_TOKENS = 65536      # 64 windows of 1024 tokens per architecture
 def eval_windows(tokens: np.ndarray, budget_tokens: int = DEFAULT_BUDGET_TOKENS, seq: int = cost.BLOCK_SIZE):
     """(x, y) int64 arrays (n_windows, seq): the fixed evaluation windows, ``budget_tokens // seq``
     non-overlapping windows spread evenly over the whole split (so they sample many documents)."""
-    cost._check_shape(1, seq)
+    cost.check_shape(1, seq)
     budget_tokens = check_int(budget_tokens, "budget_tokens", seq)
     n = budget_tokens // seq
     if n * (seq + 1) > len(tokens):
@@ -51,13 +51,13 @@ def evaluate_arch(model, arch, x, y, batch: int = 16, device=None) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from .supernet import _autocast
+    from .supernet import autocast
 
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.set_sub_network(arch)
     model.eval()
     nll_sum, correct, win_nll = 0.0, 0, []
-    with torch.inference_mode(), _autocast(device):
+    with torch.inference_mode(), autocast(device):
         for i in range(0, len(x), batch):
             xb = torch.from_numpy(x[i:i + batch]).to(device)
             yb = torch.from_numpy(y[i:i + batch]).to(device)
@@ -96,7 +96,7 @@ def evaluate_profiling_set(corpus_dir, run_dir, percent: int = 100, n: int = 200
     """Evaluate profiling-set architectures start..n-1 at one training fraction (resumable)."""
     from .corpus import load_split, manifest_hash
     from .profiling.profiling_set import profiling_set
-    from .supernet import _device_name, fits, load_supernet
+    from .supernet import torch_device_name, fits, load_supernet
 
     model, state = load_supernet(run_dir, percent, device)
     space = state["config"]["space"]
@@ -115,7 +115,7 @@ def evaluate_profiling_set(corpus_dir, run_dir, percent: int = 100, n: int = 200
     meta = {"percent": percent, "step": snap["step"], "tokens_seen": snap["tokens_seen"],
             "budget_tokens": int(x.size), "seq": seq, "corpus_manifest_sha256": manifest_hash(corpus_dir),
             "windows_sha256": windows,
-            "device": _device_name(model.wte.device)}
+            "device": torch_device_name(model.wte.device)}
     t0, k, skipped = time.time(), 0, 0
     with open(out, "a") as f:
         for i in range(start, n):

@@ -7,14 +7,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-_REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _shipped(env: str, package: str, folder: str) -> Path:
     if os.environ.get(env):
         return Path(os.environ[env])
-    local = _REPO / folder
-    if (_REPO / "pyproject.toml").exists() and local.is_dir():
+    local = REPO / folder
+    if (REPO / "pyproject.toml").exists() and local.is_dir():
         return local                      # source checkout or editable install
     import importlib.util                  # normal install: hwgptbench._data / hwgptbench._surrogates
     spec = importlib.util.find_spec(package)

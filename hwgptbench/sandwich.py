@@ -52,7 +52,7 @@ class TrainConfig:
 
     def check(self) -> None:
         get_space(self.space)
-        cost._check_shape(self.batch, self.seq)
+        cost.check_shape(self.batch, self.seq)
         for name in ("steps", "sandwich", "eval_every", "eval_batches"):
             check_int(getattr(self, name), name, 1)
         if self.sandwich < 2:

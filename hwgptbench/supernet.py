@@ -37,7 +37,7 @@ from .sandwich import (PEAK_BF16, TrainConfig, config_of_state, fits, peak_flops
                        sample_sub_networks, step_archs)
 from .space import get_space
 
-__all__ = ["TrainConfig", "train", "load_supernet", "sample_batch", "snapshot_path", "peak_flops"]
+__all__ = ["TrainConfig", "train", "load_supernet", "sample_batch", "snapshot_path", "peak_flops", "autocast", "torch_device_name"]
 
 def snapshot_path(run_dir, percent: int) -> Path:
     return Path(run_dir) / f"snapshot_f{percent}.pt"
@@ -89,7 +89,7 @@ def validation_loss(model, tokens, cfg: TrainConfig, device, archs) -> list[floa
     out = []
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), _autocast(device):
+    with torch.inference_mode(), autocast(device):
         for a in archs:
             model.set_sub_network(a)
             tot = 0.0
@@ -100,7 +100,7 @@ def validation_loss(model, tokens, cfg: TrainConfig, device, archs) -> list[floa
     return out
 
 
-def _autocast(device):
+def autocast(device):
     import contextlib
 
     import torch
@@ -109,7 +109,7 @@ def _autocast(device):
     return contextlib.nullcontext()
 
 
-def _device_name(device) -> str:
+def torch_device_name(device) -> str:
     import platform
 
     import torch
@@ -165,13 +165,13 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
     else:
         step = 0
         state = {"config": dataclasses.asdict(cfg), "step": 0, "tokens_seen": 0, "train_seconds": 0.0,
-                 "corpus_manifest_sha256": manifest_hash(corpus_dir), "device": _device_name(device),
+                 "corpus_manifest_sha256": manifest_hash(corpus_dir), "device": torch_device_name(device),
                  "torch": torch.__version__, "snapshots": {}, "calls": [],
                  # names this run: perplexities of two runs (two supernets) never share a table
                  "run_id": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]}
     model.train()
     sp = get_space(cfg.space)
-    peak = peak_flops(_device_name(device)) if device.type == "cuda" else float("nan")
+    peak = peak_flops(torch_device_name(device)) if device.type == "cuda" else float("nan")
     t_call = time.time()
 
     def one_step(s):
@@ -184,7 +184,7 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
         losses = []
         for a in step_archs(cfg, s):
             model.set_sub_network(a)
-            with _autocast(device):
+            with autocast(device):
                 loss = _loss(model, x, y)
             (loss / cfg.sandwich).backward()
             losses.append(loss.detach())

@@ -37,10 +37,10 @@ def test_man_and_html_extraction():
 
 def test_chunks_cut_at_paragraphs():
     paras = [f"para {i} " + "x" * 40 for i in range(10)]
-    pieces = C._chunks("\n\n".join(paras), 120)
+    pieces = C.split_chunks("\n\n".join(paras), 120)
     assert all(len(p) <= 120 for p in pieces)
     assert "\n\n".join(pieces) == "\n\n".join(paras)
-    assert C._chunks("y" * 250, 100) == ["y" * 100, "y" * 100, "y" * 50]
+    assert C.split_chunks("y" * 250, 100) == ["y" * 100, "y" * 100, "y" * 50]
 
 
 def test_split_documents_by_token_fraction():

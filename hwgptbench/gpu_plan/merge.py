@@ -181,8 +181,8 @@ def _regenerate_fronts(log) -> list[str]:
     import runpy
     import sys
 
-    from ..paths import _REPO
-    script = _REPO / "scripts" / "make_reference_fronts.py"
+    from ..paths import REPO
+    script = REPO / "scripts" / "make_reference_fronts.py"
     if not script.exists():
         raise FileNotFoundError("fronts: scripts/make_reference_fronts.py is only in a source checkout; "
                                 "merge there, or pass fronts=False (--no-fronts)")

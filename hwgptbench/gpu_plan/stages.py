@@ -38,9 +38,9 @@ def preflight(ctx, stop) -> str:
     import torch
 
     from ..profiling.devices import cpu_info, gpu_info
-    from ..profiling.run import _versions, git_commit
+    from ..profiling.run import library_versions, git_commit
 
-    info = {"versions": _versions(), "git_commit": git_commit(), "host": platform.node(),
+    info = {"versions": library_versions(), "git_commit": git_commit(), "host": platform.node(),
             "cpu": {k: v for k, v in cpu_info().items() if k != "lscpu"}}
     free = shutil.disk_usage(ctx.state.work_dir).free / 2 ** 30
     info["disk_free_GiB"] = round(free, 1)

@@ -52,7 +52,7 @@ class Protocol:
     def check(self) -> None:
         if self.backend not in ("cpu", "cuda"):
             raise ValueError(f"backend: {self.backend!r} not allowed; allowed: ['cpu', 'cuda']")
-        cost._check_shape(self.batch, self.seq)
+        cost.check_shape(self.batch, self.seq)
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype: {self.dtype!r} not allowed; allowed: {list(DTYPES)}")
         _int("warmup", self.warmup, 0)

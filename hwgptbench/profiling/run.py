@@ -26,7 +26,7 @@ from .devices import (cpu_info, describe_identity, device_name, fingerprint, gpu
 from .profiling_set import PROFILING_SEED, profiling_set
 from .protocol import Protocol, default_protocol
 
-__all__ = ["Protocol", "Profiler", "default_protocol", "git_commit", "build_model", "weight_pool"]
+__all__ = ["Protocol", "Profiler", "default_protocol", "git_commit", "build_model", "weight_pool", "library_versions"]
 
 
 def git_commit() -> str:
@@ -41,7 +41,7 @@ def git_commit() -> str:
     return (rev + ("+dirty" if dirty else "")) if rev else "unknown"
 
 
-def _versions() -> dict:
+def library_versions() -> dict:
     import torch
     v = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
          "platform": platform.platform()}
@@ -150,7 +150,7 @@ class Profiler:
         self.table.provenance["runs"].append({
             "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "git_commit": git_commit(), "command": command or " ".join(sys.argv),
-            "versions": _versions(), "host": platform.node(), "rows_before": len(self.table),
+            "versions": library_versions(), "host": platform.node(), "rows_before": len(self.table),
             "hardware": hardware, "protocol": dataclasses.asdict(proto)})
         self._torch = torch
         self._dev = torch.device("cuda", 0) if proto.backend == "cuda" else torch.device("cpu")
