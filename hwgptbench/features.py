@@ -29,7 +29,7 @@ class FeatureMatrix(np.ndarray):
     _checked = False
 
     @classmethod
-    def _of(cls, X: np.ndarray, space) -> FeatureMatrix:
+    def of_checked(cls, X: np.ndarray, space) -> FeatureMatrix:
         """Wrap a private array whose rows are known to be valid (never a caller's array)."""
         out = X.view(cls)
         out.space, out._checked = space, True

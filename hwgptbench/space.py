@@ -110,17 +110,17 @@ class SearchSpace:
         if is_checked(x, self):
             return x
         if isinstance(x, np.ndarray) and x.dtype != object:
-            return FeatureMatrix._of(check_matrix(self, x), self)
+            return FeatureMatrix.of_checked(check_matrix(self, x), self)
         if isinstance(x, (Arch, str, Mapping)):
             x = [x]
         if isinstance(x, (list, tuple)) and x:
             if all(type(a) is Arch for a in x):
-                return FeatureMatrix._of(encode_archs(self, x), self)
+                return FeatureMatrix.of_checked(encode_archs(self, x), self)
             if len(x) > 64 and all(type(a) is str for a in x):     # parsing in bulk pays off
                 X = encode_ids(self, x)
                 if X is not None:
-                    return FeatureMatrix._of(X, self)
-        return FeatureMatrix._of(encode_archs(self, as_archs(x, self)), self)
+                    return FeatureMatrix.of_checked(X, self)
+        return FeatureMatrix.of_checked(encode_archs(self, as_archs(x, self)), self)
 
     def encode(self, archs: Iterable[Arch | str | Mapping]) -> np.ndarray:
         """Feature matrix (n, n_features) of int64 for many architectures (a plain writable copy)."""
