@@ -20,7 +20,7 @@ from ..validation import check_bool, check_path
 from ..profiling.devices import describe_identity, identity_differences, table_identity
 from ..tables import Table, TableError, merge_tables, read_table, write_table
 
-__all__ = ["merge_results", "read_results_dir"]
+__all__ = ["merge_results", "read_results_dir", "extend_tables"]
 
 _TABLE = re.compile(r"([a-z])_([A-Za-z0-9_]+)\.h5")
 _RUN_FILE = re.compile(r"supernet_([a-z])/((?:eval_[a-z]_f\d+|train_log)\.jsonl|state\.json)")
@@ -109,24 +109,14 @@ def _merge(res, results_dir, data_dir, surrogates_dir, refit, fronts, allow_rehe
         new = build_perplexity_table(run, space, manifest)
         _check_corpus(new, manifest, rehearsal)
         new_tables[data_dir / space / "perplexity.h5"] = new
-    locks = [WriterLock(dest).acquire() for dest in new_tables]     # no other writer until we are done
-    try:
-        planned = [(dest, *_extend(dest, new)) for dest, new in new_tables.items()]   # every check first
-        summary = {"tables": {}, "rehearsal": rehearsal}
-        for dest, table, added in planned:
-            write_table(table, dest)
-            summary["tables"][str(dest)] = {"added": added, "rows": len(table)}
-            log(f"{dest}: +{added} rows, {len(table)} in all")
-    finally:
-        for lock in locks:
-            lock.release()
-    spaces = sorted({t.space for _, t, _ in planned})
-    if refit and planned:
+    summary = {"tables": extend_tables(new_tables, log), "rehearsal": rehearsal}
+    spaces = sorted({t.space for t in new_tables.values()})
+    if refit and new_tables:
         from ..paths import surrogates_dir as default_surrogates
         from ..surrogates import fit_all
         manifest = fit_all(data_dir, surrogates_dir or default_surrogates(), spaces=spaces, log=log)
         summary["surrogates"] = sorted(e["column"] for e in manifest["surrogates"].values() if e["space"] in spaces)
-    if fronts and planned:
+    if fronts and new_tables:
         summary["fronts"] = _regenerate_fronts(log)
     return summary
 
@@ -143,6 +133,26 @@ def _check_scratch(data_dir: Path, surrogates_dir, refit: bool, fronts: bool) ->
     if fronts:
         raise ValueError("fronts: a rehearsal never regenerates the package's bounds and reference fronts; "
                          "pass --no-fronts")
+
+
+def extend_tables(new_tables: dict, log=print) -> dict:
+    """Write each `new_tables[dest]` (a Table) into `dest`: a new file, or the table there plus the
+    rows it lacks, after the checks of `_extend`; every table is checked (under its writer lock)
+    before any is written. Returns {str(dest): {"added": n, "rows": n}}. The one way measured rows
+    from elsewhere (a lease, another profiler's reference file) enter data/."""
+    locks = [WriterLock(dest).acquire() for dest in new_tables]     # no other writer until we are done
+    try:
+        planned = [(dest, *_extend(dest, new)) for dest, new in new_tables.items()]   # every check first
+        out = {}
+        for dest, table, added in planned:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            write_table(table, dest)
+            out[str(dest)] = {"added": added, "rows": len(table)}
+            log(f"{dest}: +{added} rows, {len(table)} in all")
+        return out
+    finally:
+        for lock in locks:
+            lock.release()
 
 
 def _extend(dest: Path, new: Table) -> tuple[Table, int]:

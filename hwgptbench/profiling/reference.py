@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..space import Arch
-from ..tables import NO_INDEX, Table, TableError, merge_tables, read_table, write_table
-from .devices import describe_identity, gpu_device_name, identity_differences, table_identity
+from ..tables import NO_INDEX, Table
+from .devices import gpu_device_name
 from .protocol import Protocol
 
 __all__ = ["import_reference", "reference_tables"]
@@ -121,28 +121,9 @@ def reference_tables(path, command: str | None = None) -> dict[str, Table]:
 
 def import_reference(path, data_dir="data", command: str | None = None, log=print) -> dict:
     """Write the reference file's rows into `data_dir/{space}/{device}.h5` (new tables, or the rows an
-    existing table of the same protocol and GPU lacks); everything is checked before anything is
-    written. Returns {table path: {"added": n, "rows": n}}."""
+    existing table of the same protocol and GPU lacks), as a lease's tables are merged
+    (`gpu_plan.merge.extend_tables`: writer locks, every check before any write). Returns
+    {table path: {"added": n, "rows": n}}."""
+    from ..gpu_plan.merge import extend_tables
     tables = reference_tables(path, command)
-    data_dir = Path(data_dir)
-    plan = {}
-    for space, new in tables.items():
-        dest = data_dir / space / f"{new.source}.h5"
-        if dest.exists():
-            base = read_table(dest)
-            a, b = table_identity(base.provenance), table_identity(new.provenance)
-            if identity_differences(a, b):
-                raise TableError(f"hardware: {dest} was measured on {describe_identity(a)}; these rows on "
-                                 f"{describe_identity(b)}")
-            merged = merge_tables(base, new)
-            plan[dest] = (merged, len(merged) - len(base))
-        else:
-            plan[dest] = (new, len(new))
-    out = {}
-    for dest, (table, added) in plan.items():
-        if added:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            write_table(table, dest)
-        out[str(dest)] = {"added": added, "rows": len(table)}
-        log(f"{dest}: {added} rows added, {len(table)} in all")
-    return out
+    return extend_tables({Path(data_dir) / space / f"{t.source}.h5": t for space, t in tables.items()}, log)
