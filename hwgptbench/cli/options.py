@@ -72,19 +72,20 @@ def positive(text) -> float:
 
 def folder(text) -> Path:
     """An existing folder to read from."""
-    path = Path(text)
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a folder ("
-                                          f"{'it is a file' if path.exists() else 'it does not exist'})")
-    return path
+    return _existing(text, folder=True)
 
 
 def existing_file(text) -> Path:
     """An existing file to read from."""
+    return _existing(text, folder=False)
+
+
+def _existing(text, folder: bool) -> Path:
     path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a file ("
-                                          f"{'it is a folder' if path.is_dir() else 'it does not exist'})")
+    if not (path.is_dir() if folder else path.is_file()):
+        other = "a file" if folder else "a folder"
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'a folder' if folder else 'a file'} ("
+                                          f"{f'it is {other}' if path.exists() else 'it does not exist'})")
     return path
 
 
