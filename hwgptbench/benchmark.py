@@ -103,7 +103,7 @@ class Benchmark:
             out[col] = {"metric": e["metric"], "device": e.get("device"), "unit": e["unit"], "kind": kind,
                         "source": f"{OUR_SOURCE} surrogate of {e['table']}" + (
                             f" (rows measured by {e['measured_by']})" if e.get("measured_by") else ""),
-                        "licence": OUR_LICENCE,
+                        "measured_by": e.get("measured_by"), "licence": OUR_LICENCE,
                         "provenance": e["data_source"], "estimator": "surrogate",
                         "description": desc, "quality": e.get("quality", {})}
         for col, src in self._sourced().items():
@@ -140,11 +140,12 @@ class Benchmark:
         """
         single = isinstance(archs, (Arch, str, Mapping))
         columns = self.select(metrics, devices)
-        if interval is True and metrics is not None:     # named explicitly: a missing interval is said
-            sourced = self._sourced()
-            for c in columns:
-                if c in sourced:          # raises IntervalUnavailable saying why: never invented
-                    sourced[c].interval(self.space.features(self.space.encode([self.space.smallest()])), [c])
+        sourced = self._sourced()
+        named = [c for c in columns if c in sourced]
+        if interval is True and metrics is not None and named:   # named explicitly: a missing interval is said
+            probe = self.space.features(self.space.encode([self.space.smallest()]))
+            for c in named:               # raises IntervalUnavailable saying why: never invented
+                sourced[c].interval(probe, [c])
         values, names = self._evaluate(archs, columns, noise, seed, interval)
         if single:
             return {c: _scalar(c, v) for c, v in zip(names, values[0])}
@@ -189,12 +190,17 @@ class Benchmark:
         designs: dict = {}
         cols, bounds = [], []
         sourced = self._sourced()
+        by_source: dict = {}                  # each source evaluates all its columns at once
+        for c in columns:
+            if c in sourced:
+                by_source.setdefault(sourced[c], []).append(c)
+        served = {c: v for src, cs in by_source.items() for c, v in zip(cs, src.evaluate(F, cs).T)}
         for c in columns:
             if c in EXACT_COLUMNS:
                 cols.append(_EXACT[c](F).astype(np.float64))
                 continue
-            if c in sourced:
-                cols.append(sourced[c].evaluate(F, [c])[:, 0])
+            if c in served:
+                cols.append(served[c])
                 continue
             s = models[c]
             at = s.entry.get("derived_features_at", {})
@@ -280,8 +286,8 @@ class Benchmark:
             src = self.metrics()
             hint = "; other sources serve it under their own names (never in its place): " + ", ".join(
                 f"{q!r} ({src[q]['kind']}, {src[q]['source']})" if q in src else repr(q) for q in other_source)
-        elif difflib.get_close_matches(m, known, n=3):
-            hint = f"; did you mean {difflib.get_close_matches(m, known, n=3)}?"
+        elif near := difflib.get_close_matches(m, known, n=3):
+            hint = f"; did you mean {near}?"
         return (f"metrics: {m!r} is not available for space {self.space.name!r}{scope}"
                 + (f" ({'; '.join(why)})" if why else "") + hint
                 + f"; available metrics: {known}; columns: {list(names)}{self._missing_note()}")

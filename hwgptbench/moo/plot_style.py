@@ -47,7 +47,7 @@ def objective_axes(P) -> list[ObjectiveAxis]:
         info = metrics.get(col, {})
         metric, device, unit = info.get("metric", col), info.get("device"), info.get("unit")
         name = PRETTY.get(metric, metric) + (f" on {device}" if device else "")
-        if "rows measured by" in info.get("source", ""):       # another profiler's data: say so
+        if info.get("measured_by"):                         # another profiler's data: say so
             name += " (reference data)"
         biggest = float(np.max(np.abs([P.lower[j], P.upper[j]])))
         exp = int(min(12, 3 * (np.log10(biggest) // 3))) if biggest >= 1e4 else 0
