@@ -34,8 +34,8 @@ _EXACT_KIND = {"params": "exact", "flops": "exact", "memory_MB_analytic": "analy
 OUR_SOURCE, OUR_LICENCE = "hwgptbench", "MIT (hwgptbench)"
 _EXACT = {
     "params": lambda F: cost.params(F, F.space),
-    "flops": lambda F: cost.flops(F, F.space, 1, cost.BLOCK_SIZE),
-    "memory_MB_analytic": lambda F: cost.memory_mb(F, F.space, 1, cost.BLOCK_SIZE, "bfloat16"),
+    "flops": lambda F: cost.flops(F, F.space, 1),               # at the space's context
+    "memory_MB_analytic": lambda F: cost.memory_mb(F, F.space, 1, None, "bfloat16"),
 }
 _CHUNK = 16384          # rows evaluated at a time: memory stays bounded for 10^6-row queries
 
@@ -204,7 +204,7 @@ class Benchmark:
                 continue
             s = models[c]
             at = s.entry.get("derived_features_at", {})
-            key = (int(at.get("batch", 1)), int(at.get("seq", cost.BLOCK_SIZE)))
+            key = (int(at.get("batch", 1)), int(at.get("seq", self.space.block_size)))
             if key not in designs:
                 designs[key] = design_matrix(F, self.space, *key)
             cols.append(s.predict(designs[key], noise=c in rngs, rng=rngs.get(c)))

@@ -41,7 +41,7 @@ import numpy as np
 from .corpus_text import split_chunks, dedup_key, documents, files_of, html_to_text, is_english, man_to_text  # noqa: F401
 
 __all__ = ["Source", "DEFAULT_SOURCES", "gpt2_encoding", "build_corpus", "load_split", "read_manifest",
-           "BPE_SHA256", "EOT"]
+           "BPE_SHA256", "EOT", "derive_corpus"]
 
 BPE_FILE = Path(__file__).resolve().parent / "assets" / "gpt2.tiktoken"
 BPE_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
@@ -139,8 +139,14 @@ def _sha256_file(path, chunk=1 << 20) -> str:
     return h.hexdigest()
 
 
-def gpt2_encoding(path=BPE_FILE):
-    """tiktoken's GPT-2 (r50k) encoding from the bundled ``gpt2.tiktoken``, checked by sha256, offline."""
+def gpt2_encoding(path=BPE_FILE, n_ranks: int | None = None):
+    """tiktoken's GPT-2 (r50k) encoding from the bundled ``gpt2.tiktoken``, checked by sha256, offline.
+
+    With `n_ranks`, the same BPE restricted to its first `n_ranks` ranks (the 256 bytes and the first
+    n_ranks - 256 merges, in GPT-2's own order), with ``<|endoftext|>`` as id n_ranks: a smaller
+    vocabulary for small models (space xs), derived from GPT-2's file without training a tokenizer.
+    Every merge's two parts rank below it, so the restriction is the BPE that stopped merging there.
+    """
     import tiktoken
 
     data = Path(path).read_bytes()
@@ -151,6 +157,14 @@ def gpt2_encoding(path=BPE_FILE):
         if line:
             tok, rank = line.split()
             ranks[base64.b64decode(tok)] = int(rank)
+    if n_ranks is not None:
+        if not 256 <= n_ranks < EOT:
+            raise ValueError(f"n_ranks: expected 256 <= n_ranks < {EOT}, got {n_ranks}")
+        ranks = {t: r for t, r in ranks.items() if r < n_ranks}
+        if sorted(ranks.values()) != list(range(n_ranks)) or sum(len(t) == 1 for t in ranks) != 256:
+            raise ValueError("tokenizer: GPT-2's first ranks are not the 256 bytes followed by merges")
+        return tiktoken.Encoding(name=f"gpt2_{n_ranks}", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+                                 special_tokens={"<|endoftext|>": n_ranks}, explicit_n_vocab=n_ranks + 1)
     return tiktoken.Encoding(name="gpt2", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
                              special_tokens={"<|endoftext|>": EOT}, explicit_n_vocab=EOT + 1)
 
@@ -343,6 +357,51 @@ def build_corpus(out_dir, sources=DEFAULT_SOURCES, cache_dir=None, seed: int = 0
     (out_dir / "build_info.json").write_text(json.dumps(
         {"extract_seconds": round(t1 - t0, 1), "tokenise_seconds": round(t2 - t1, 1), "threads": threads,
          "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=1) + "\n")
+    return manifest
+
+
+def derive_corpus(src_dir, out_dir, n_ranks: int, threads: int = 1, log=print) -> dict:
+    """Re-tokenise a built GPT-2 corpus with GPT-2's BPE restricted to its first `n_ranks` ranks
+    (`gpt2_encoding(n_ranks=...)`): the same documents in the same splits and order, each followed
+    by ``<|endoftext|>`` (id n_ranks). Decoding GPT-2 tokens is lossless, so the result is a function
+    of the source corpus alone; its manifest names the source manifest's sha256."""
+    import tiktoken
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    src = read_manifest(src_dir)
+    if src["tokenizer"].get("n_ranks") is not None:
+        raise ValueError(f"src_dir: {str(src_dir)!r} is itself derived; derive from the GPT-2 corpus")
+    gpt2, enc = gpt2_encoding(), gpt2_encoding(n_ranks=n_ranks)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for name in SPLITS:
+        toks = np.asarray(load_split(src_dir, name))
+        ends = np.flatnonzero(toks == EOT)
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        docs = [gpt2.decode_bytes(toks[a:b].tolist()).decode("utf-8") for a, b in zip(starts, ends)]
+        new = enc.encode_ordinary_batch(docs, num_threads=threads)
+        arr = np.concatenate([np.append(np.asarray(t, dtype=np.uint16), np.uint16(n_ranks)) for t in new]) \
+            if new else np.zeros(0, np.uint16)
+        path = out_dir / f"{name}.bin"
+        tmp = path.with_suffix(".bin.partial")
+        arr.astype("<u2").tofile(tmp)
+        os.replace(tmp, path)
+        splits[name] = {"file": path.name, "documents": len(docs), "tokens": int(arr.size),
+                        "chars": int(sum(map(len, docs))), "bytes": path.stat().st_size, "sha256": _sha256_file(path)}
+        log(f"corpus: {name}: {len(docs)} documents, {len(toks)} GPT-2 tokens -> {arr.size} tokens")
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "tokenizer": {"name": f"gpt2 BPE restricted to its first {n_ranks} ranks, via tiktoken",
+                      "file": "hwgptbench/assets/gpt2.tiktoken", "sha256": BPE_SHA256, "n_ranks": n_ranks,
+                      "pattern": GPT2_PATTERN, "eot": n_ranks, "tiktoken": tiktoken.__version__},
+        "format": f"little-endian uint16 token ids; <|endoftext|> ({n_ranks}) after every document",
+        "derived_from": {"manifest_sha256": manifest_hash(src_dir), "tokenizer": src["tokenizer"]["name"],
+                         "rule": "each document decoded from GPT-2 tokens and re-encoded; splits and order kept"},
+        "split": src["split"], "documents": src["documents"], "sources": src["sources"], "splits": splits,
+        "totals": {"documents": int(sum(v["documents"] for v in splits.values())),
+                   "tokens": int(sum(v["tokens"] for v in splits.values())),
+                   "chars": int(sum(v["chars"] for v in splits.values()))},
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 

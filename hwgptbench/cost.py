@@ -2,7 +2,7 @@
 
 What is counted (and checked against torch in tests/test_cost.py):
 
-* **Parameters**: token embedding ``V*E`` (V = 50304, tied with the LM head, counted once), per
+* **Parameters**: token embedding ``V*E`` (V = the space's padded vocabulary, 50304 for s/m/l, tied with the LM head, counted once), per
   block two LayerNorms ``4E``, qkv ``E*3*64h (+3*64h)``, attention projection ``64h*E (+E)``,
   MLP ``2*r*E*E (+r*E + E)`` (bracketed terms only with bias), final LayerNorm ``2E``. Rotary
   tables are buffers, not parameters.
@@ -50,6 +50,7 @@ __all__ = ["VOCAB_SIZE", "VOCAB_PADDED", "BLOCK_SIZE", "HEAD_SIZE", "ROTARY_DIMS
            "EXACT_FEATURE_NAMES", "params", "flops", "memory_mb", "weights_mb", "exact_features",
            "decode_flops", "kv_cache_mb", "decode_memory_mb", "check_shape"]
 
+# s, m and l's vocabulary and context; each space carries its own (SearchSpace.vocab_size, .block_size)
 VOCAB_SIZE = 50257       # GPT-2 BPE
 VOCAB_PADDED = 50304     # embedding rows (multiple of 64)
 BLOCK_SIZE = 1024        # context length
@@ -64,13 +65,13 @@ EXACT_FEATURE_NAMES = ("params", "flops", "sum_mlp_ratio", "sum_heads", "mlp_wid
 
 def _sums(X, space):
     """The checked rows as a plain array, the space's maximum depth, and (E, L, bias, sum of MLP
-    ratios, sum of heads) as int64: params and FLOPs are linear in each layer's (ratio, heads), so
-    they depend on an architecture only through these."""
+    ratios, sum of heads, padded vocabulary) as int64: params and FLOPs are linear in each layer's
+    (ratio, heads), so they depend on an architecture only through these."""
     sp = get_space(space)
     A, lm = np.asarray(sp.features(X)), sp.max_layers      # checked; a plain view slices fast
     col = lambda j: A[:, j].astype(np.int64)  # noqa: E731  (compact dtypes widen here)
     return A, lm, (col(0), col(1), col(2), A[:, 3:3 + lm].sum(axis=1, dtype=np.int64),
-                   A[:, 3 + lm:].sum(axis=1, dtype=np.int64))
+                   A[:, 3 + lm:].sum(axis=1, dtype=np.int64), sp.vocab_padded)
 
 
 def params(X, space) -> np.ndarray:
@@ -78,24 +79,25 @@ def params(X, space) -> np.ndarray:
     return _params(*_sums(X, space)[2])
 
 
-def _params(E, L, b, sr, sh):
+def _params(E, L, b, sr, sh, V):
     a = HEAD_SIZE * sh                     # attention width summed over layers
-    return (VOCAB_PADDED * E + 2 * E + 4 * E * L + 4 * a * E + 2 * E * E * sr
+    return (V * E + 2 * E + 4 * E * L + 4 * a * E + 2 * E * E * sr
             + b * (3 * a + 2 * E * L + E * sr))
 
 
-def flops(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarray:
+def flops(X, space, batch: int = 1, seq: int | None = None) -> np.ndarray:
     """Forward FLOPs (FlopCounterMode convention, see module docstring), int64, exact: a batch
-    whose count would not fit int64 is refused (ValueError naming the largest allowed batch)."""
-    batch, seq = check_shape(batch, seq)
-    E, L, b, sr, sh = _sums(X, space)[2]
-    return _flops(E, sr, sh, batch, seq)
+    whose count would not fit int64 is refused (ValueError naming the largest allowed batch).
+    `seq` defaults to the space's context length."""
+    batch, seq = check_shape(batch, seq, space)
+    E, L, b, sr, sh, V = _sums(X, space)[2]
+    return _flops(E, sr, sh, V, batch, seq)
 
 
-def _flops(E, sr, sh, batch, seq):
+def _flops(E, sr, sh, V, batch, seq):
     a = HEAD_SIZE * sh
     # per token: qkv + proj (4aE), MLP (2 r E^2), scores + values (2 a T), LM head (E V)
-    per_token = 4 * a * E + 2 * E * E * sr + 2 * a * seq + E * VOCAB_PADDED
+    per_token = 4 * a * E + 2 * E * E * sr + 2 * a * seq + E * V
     _check_exact(lambda B: 2 * B * seq * _top(per_token), batch, seq, "forward FLOPs")
     return 2 * batch * seq * per_token
 
@@ -123,16 +125,16 @@ def _check_exact(total_at, batch: int, seq: int, what: str) -> None:
                      f"allowed: batch <= {lo} at seq {seq}")
 
 
-def memory_mb(X, space, batch: int = 1, seq: int = BLOCK_SIZE, dtype: str = "bfloat16") -> np.ndarray:
+def memory_mb(X, space, batch: int = 1, seq: int | None = None, dtype: str = "bfloat16") -> np.ndarray:
     """Analytic inference memory estimate in MB (2**20 bytes); an estimate, not a measurement."""
-    batch, seq = check_shape(batch, seq)
+    batch, seq = check_shape(batch, seq, space)
     s = _dtype_bytes(dtype)
     A, lm, sums = _sums(X, space)
     E = sums[0]
     r_max = A[:, 3:3 + lm].max(axis=1).astype(np.int64)      # layers past depth are 0: never the max
     h_max = A[:, 3 + lm:].max(axis=1).astype(np.int64)
     block = np.maximum(2 * E + 7 * HEAD_SIZE * h_max, 3 * E + 2 * r_max * E)
-    weights, act = _params(*sums), VOCAB_PADDED + 2 * E + block
+    weights, act = _params(*sums), sums[5] + 2 * E + block
     _check_exact(lambda B: _top(weights) + B * seq * _top(act), batch, seq, "memory elements")
     total = weights + batch * seq * act
     return s * total.astype(np.float64) / 2 ** 20
@@ -141,19 +143,19 @@ def memory_mb(X, space, batch: int = 1, seq: int = BLOCK_SIZE, dtype: str = "bfl
 def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1) -> np.ndarray:
     """FLOPs of `steps` consecutive one-token decode steps, the first with `prefix_len` tokens
     cached (FlopCounterMode convention, see module docstring), int64."""
-    _check_decode(prefix_len, steps)
-    batch, _ = check_shape(batch, prefix_len + steps)
-    E, L, b, sr, sh = _sums(X, space)[2]
+    _check_decode(prefix_len, steps, space)
+    batch, _ = check_shape(batch, prefix_len + steps, space)
+    E, L, b, sr, sh, V = _sums(X, space)[2]
     a = HEAD_SIZE * sh
     keys = steps * (prefix_len + 1) + steps * (steps - 1) // 2      # sum of P + 1 over the steps
-    per_seq = steps * (4 * a * E + 2 * E * E * sr + E * VOCAB_PADDED) + 2 * a * keys
+    per_seq = steps * (4 * a * E + 2 * E * E * sr + E * V) + 2 * a * keys
     _check_exact(lambda B: 2 * B * _top(per_seq), batch, prefix_len + steps, "decode FLOPs")
     return 2 * batch * per_seq
 
 
 def kv_cache_mb(X, space, batch: int, seq: int, dtype: str = "bfloat16") -> np.ndarray:
     """Bytes of a KV cache for `seq` positions in MB (2**20 bytes): keys and values of every layer."""
-    batch, seq = check_shape(batch, seq)
+    batch, seq = check_shape(batch, seq, space)
     sh = _sums(X, space)[2][4]
     _check_exact(lambda B: 2 * B * seq * HEAD_SIZE * _top(sh), batch, seq, "KV-cache elements")
     return _dtype_bytes(dtype) * (2 * batch * seq * HEAD_SIZE * sh).astype(np.float64) / 2 ** 20
@@ -169,12 +171,12 @@ def weights_mb(X, space, dtype: str = "bfloat16") -> np.ndarray:
     return _dtype_bytes(dtype) * params(X, space).astype(np.float64) / 2 ** 20
 
 
-def exact_features(X, space, batch: int = 1, seq: int = BLOCK_SIZE) -> np.ndarray:
+def exact_features(X, space, batch: int = 1, seq: int | None = None) -> np.ndarray:
     """Derived exact features for surrogates (EXACT_FEATURE_NAMES): params, FLOPs, per-layer sums."""
-    batch, seq = check_shape(batch, seq)
-    E, L, b, sr, sh = _sums(X, space)[2]
+    batch, seq = check_shape(batch, seq, space)
+    E, L, b, sr, sh, V = _sums(X, space)[2]
     out = np.empty((len(E), len(EXACT_FEATURE_NAMES)))
-    for j, v in enumerate((_params(E, L, b, sr, sh), _flops(E, sr, sh, batch, seq), sr, sh, sr * E,
+    for j, v in enumerate((_params(E, L, b, sr, sh, V), _flops(E, sr, sh, V, batch, seq), sr, sh, sr * E,
                            sh * HEAD_SIZE)):
         out[:, j] = v
     return out
@@ -188,13 +190,17 @@ def _dtype_bytes(dtype: str) -> int:
         raise ValueError(f"dtype: unknown {dtype!r}; allowed: {sorted(DTYPE_BYTES)}") from None
 
 
-def check_shape(batch, seq):
-    return check_int(batch, "batch", 1), check_int(seq, "seq", 1, max_value=BLOCK_SIZE)
+def check_shape(batch, seq, space=None):
+    """(batch, seq) checked; seq None is the space's context length, and at most that (s/m/l's
+    1024 when no space is named)."""
+    block = BLOCK_SIZE if space is None else get_space(space).block_size
+    return check_int(batch, "batch", 1), check_int(block if seq is None else seq, "seq", 1, max_value=block)
 
 
-def _check_decode(prefix_len, steps):
+def _check_decode(prefix_len, steps, space):
     check_int(prefix_len, "prefix_len", 0)
     check_int(steps, "steps", 1)
-    if prefix_len + steps > BLOCK_SIZE:
-        raise ValueError(f"prefix_len + steps: at most the context length {BLOCK_SIZE}, got "
+    block = get_space(space).block_size
+    if prefix_len + steps > block:
+        raise ValueError(f"prefix_len + steps: at most the context length {block}, got "
                          f"{prefix_len} + {steps}")

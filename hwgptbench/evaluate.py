@@ -32,10 +32,11 @@ __all__ = ["eval_windows", "evaluate_arch", "evaluate_profiling_set", "read_resu
 DEFAULT_BUDGET_TOKENS = 65536      # 64 windows of 1024 tokens per architecture
 
 
-def eval_windows(tokens: np.ndarray, budget_tokens: int = DEFAULT_BUDGET_TOKENS, seq: int = cost.BLOCK_SIZE):
+def eval_windows(tokens: np.ndarray, budget_tokens: int = DEFAULT_BUDGET_TOKENS, seq: int = cost.BLOCK_SIZE,
+                 space=None):
     """(x, y) int64 arrays (n_windows, seq): the fixed evaluation windows, ``budget_tokens // seq``
     non-overlapping windows spread evenly over the whole split (so they sample many documents)."""
-    cost.check_shape(1, seq)
+    cost.check_shape(1, seq, space)
     budget_tokens = check_int(budget_tokens, "budget_tokens", seq)
     n = budget_tokens // seq
     if n * (seq + 1) > len(tokens):
@@ -46,8 +47,9 @@ def eval_windows(tokens: np.ndarray, budget_tokens: int = DEFAULT_BUDGET_TOKENS,
     return win[:, :-1], win[:, 1:]
 
 
-def evaluate_arch(model, arch, x, y, batch: int = 16, device=None) -> dict:
-    """NLL, accuracy and per-window mean NLL of one sub-network on the windows (x, y)."""
+def evaluate_arch(model, arch, x, y, batch: int = 16, device=None, bf16: bool | None = None) -> dict:
+    """NLL, accuracy and per-window mean NLL of one sub-network on the windows (x, y), under the
+    autocast its training used (`bf16`, as in `supernet.autocast`)."""
     import torch
     import torch.nn.functional as F
 
@@ -57,7 +59,7 @@ def evaluate_arch(model, arch, x, y, batch: int = 16, device=None) -> dict:
     model.set_sub_network(arch)
     model.eval()
     nll_sum, correct, win_nll = 0.0, 0, []
-    with torch.inference_mode(), autocast(device):
+    with torch.inference_mode(), autocast(device, bf16):
         for i in range(0, len(x), batch):
             xb = torch.from_numpy(x[i:i + batch]).to(device)
             yb = torch.from_numpy(y[i:i + batch]).to(device)
@@ -92,16 +94,24 @@ def results_path(out_dir, space: str, percent: int) -> Path:
 
 def evaluate_profiling_set(corpus_dir, run_dir, percent: int = 100, n: int = 2000, start: int = 0,
                            budget_tokens: int = DEFAULT_BUDGET_TOKENS, batch: int = 16, device=None,
-                           max_seconds: float | None = None, results_dir=None, log=print) -> Path:
-    """Evaluate profiling-set architectures start..n-1 at one training fraction (resumable)."""
+                           max_seconds: float | None = None, results_dir=None, log=print,
+                           threads: int | None = None) -> Path:
+    """Evaluate profiling-set architectures start..n-1 at one training fraction (resumable).
+    `corpus_dir` None: the corpus the run's space reads (`supernet.default_corpus_dir`)."""
+    import torch
+
     from .corpus import load_split, manifest_hash
     from .profiling.profiling_set import profiling_set
-    from .supernet import torch_device_name, fits, load_supernet
+    from .supernet import check_corpus, default_corpus_dir, fits, load_supernet, torch_device_name
 
+    if threads is not None:
+        torch.set_num_threads(check_int(threads, "threads", 1))
     model, state = load_supernet(run_dir, percent, device)
     space = state["config"]["space"]
     seq = state["config"]["seq"]
-    x, y = eval_windows(load_split(corpus_dir, "test"), budget_tokens, seq)
+    corpus_dir = corpus_dir or default_corpus_dir(space)
+    check_corpus(corpus_dir, space)
+    x, y = eval_windows(load_split(corpus_dir, "test"), budget_tokens, seq, space)
     out = results_path(results_dir or run_dir, space, percent)
     out.parent.mkdir(parents=True, exist_ok=True)
     windows = hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()
@@ -127,7 +137,7 @@ def evaluate_profiling_set(corpus_dir, run_dir, percent: int = 100, n: int = 200
                 continue
             if max_seconds is not None and time.time() - t0 > max_seconds:
                 break
-            r = evaluate_arch(model, a, x, y, batch)
+            r = evaluate_arch(model, a, x, y, batch, bf16=state["config"].get("bf16"))
             f.write(json.dumps({"arch_id": a.id, "index": i, **meta, **r}) + "\n")
             f.flush()
             k += 1

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cost import BLOCK_SIZE, HEAD_SIZE, ROTARY_DIMS, VOCAB_PADDED
-from .space import Arch, as_arch
+from .cost import HEAD_SIZE, ROTARY_DIMS
+from .space import Arch, as_arch, get_space
 from .validation import check_int
 
 __all__ = ["GPT", "KVCache"]
@@ -167,7 +167,7 @@ class KVCache:
     """
 
     def __init__(self, model: "GPT", batch: int, max_len: int):
-        batch, max_len = check_int(batch, "batch", 1), check_int(max_len, "max_len", 1, BLOCK_SIZE)
+        batch, max_len = check_int(batch, "batch", 1), check_int(max_len, "max_len", 1, get_space(model.active.space).block_size)
         self.arch, self.batch, self.max_len, self.pos = model.active, batch, max_len, 0
         w = model.wte
         # never read before written (attention sees only [:pos]), so empty, not zeros: no pages touched
@@ -204,11 +204,13 @@ class GPT(nn.Module):
         arch = as_arch(arch)
         self.arch = arch
         E = arch.embed_dim
-        self.wte = nn.Parameter(torch.empty(VOCAB_PADDED, E, device=device, dtype=dtype))
+        sp = get_space(arch.space)
+        self.block_size = sp.block_size            # the space's context and (padded) vocabulary
+        self.wte = nn.Parameter(torch.empty(sp.vocab_padded, E, device=device, dtype=dtype))
         self.blocks = nn.ModuleList(
             Block(E, r, h, arch.bias, device, dtype) for r, h in zip(arch.mlp_ratio, arch.n_head))
         self.ln_f = SlicedLayerNorm(E, device, dtype)
-        cos, sin = rotary_tables(BLOCK_SIZE, self.wte.device)
+        cos, sin = rotary_tables(self.block_size, self.wte.device)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.active = arch
@@ -277,8 +279,8 @@ class GPT(nn.Module):
         a = self.active
         B, T = idx.shape
         pos = 0 if cache is None else cache.pos
-        if pos + T > BLOCK_SIZE:
-            raise ValueError(f"idx: sequence length {pos + T} exceeds the context {BLOCK_SIZE}")
+        if pos + T > self.block_size:
+            raise ValueError(f"idx: sequence length {pos + T} exceeds the context {self.block_size}")
         if cache is not None:
             if cache.arch != a:
                 raise ValueError(f"cache: made for {cache.arch.id}, but {a.id} is active; make a new KVCache")

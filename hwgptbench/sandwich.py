@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from . import cost
-from .space import Arch, as_arch, get_space
+from .space import SPACES, Arch, as_arch, get_space
 from .validation import check_int, plain_ints
 
 __all__ = ["TrainConfig", "config_of_state", "PEAK_BF16", "peak_flops", "sample_batch", "fits",
@@ -28,7 +28,7 @@ class TrainConfig:
     space: str = "s"
     steps: int = 1000                 # planned optimizer steps (fixes schedule and snapshots)
     batch: int = 16                   # sequences per step (each sub-network sees the same batch)
-    seq: int = cost.BLOCK_SIZE
+    seq: int | None = None            # sequence length; None = the space's context
     sandwich: int = 4                 # sub-networks per step: largest, smallest, sandwich-2 random
     lr: float = 6e-4
     min_lr: float = 6e-5
@@ -42,9 +42,12 @@ class TrainConfig:
     eval_batches: int = 8             # validation batches (fixed windows of the val split)
     snapshots: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
     supernet: str | None = None       # arch id of the supernet; None = the space's largest
+    bf16: bool | None = None          # bf16 autocast; None = on CUDA only (CPU trains in fp32)
 
     def __post_init__(self):
         plain_ints(self)
+        if self.seq is None and isinstance(self.space, str) and self.space in SPACES:
+            object.__setattr__(self, "seq", get_space(self.space).block_size)
 
     def supernet_arch(self):
         sp = get_space(self.space)
@@ -52,7 +55,7 @@ class TrainConfig:
 
     def check(self) -> None:
         get_space(self.space)
-        cost.check_shape(self.batch, self.seq)
+        cost.check_shape(self.batch, self.seq, self.space)
         for name in ("steps", "sandwich", "eval_every", "eval_batches"):
             check_int(getattr(self, name), name, 1)
         if self.sandwich < 2:
@@ -135,4 +138,5 @@ def step_archs(cfg: TrainConfig, step: int):
     """The sandwich of sub-networks of one step: largest, smallest, then seeded random ones."""
     sp = get_space(cfg.space)
     big = cfg.supernet_arch()
-    return [big, sp.smallest()] + sample_sub_networks(sp, big, cfg.sandwich - 2, [cfg.seed, step, 2])
+    return [big, sp.smallest()] + sample_sub_networks(sp, big, cfg.sandwich - 2,
+                                                    np.random.SeedSequence([cfg.seed, step, 2]))

@@ -34,6 +34,14 @@ class SearchSpace:
     mlp_ratios: tuple[int, ...]
     n_heads: tuple[int, ...]
     biases: tuple[bool, ...] = (True, False)
+    vocab_size: int = 50257          # token ids the model reads (GPT-2 BPE: 50256 merges/bytes + EOT)
+    block_size: int = 1024           # context length
+    tokenizer_ranks: int | None = None  # GPT-2 BPE restricted to its first ranks (corpus.gpt2_encoding)
+
+    @cached_property
+    def vocab_padded(self) -> int:
+        """Embedding rows: the vocabulary rounded up to a multiple of 64."""
+        return -(-self.vocab_size // 64) * 64
 
     @cached_property
     def max_layers(self) -> int:
@@ -173,6 +181,11 @@ SPACES: dict[str, SearchSpace] = {
     "s": SearchSpace("s", (192, 384, 768), (10, 11, 12), (2, 3, 4), (4, 8, 12)),
     "m": SearchSpace("m", (256, 512, 1024), (22, 23, 24), (2, 3, 4), (8, 12, 16)),
     "l": SearchSpace("l", (320, 640, 1280), (34, 35, 36), (2, 3, 4), (8, 16, 20)),
+    # The space whose supernet trains on two CPU cores (benchmarks.md, "The xs space"): GPT-2's BPE
+    # restricted to its first 8192 ranks (+ EOT) and a 256-token context keep the LM head from
+    # dominating the cost of so small a network.
+    "xs": SearchSpace("xs", (64, 128, 256), (2, 3, 4), (2, 3, 4), (1, 2, 4),
+                      vocab_size=8193, block_size=256, tokenizer_ranks=8192),
 }
 
 

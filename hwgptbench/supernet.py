@@ -37,7 +37,8 @@ from .sandwich import (PEAK_BF16, TrainConfig, config_of_state, fits, peak_flops
                        sample_sub_networks, step_archs)
 from .space import get_space
 
-__all__ = ["TrainConfig", "train", "load_supernet", "sample_batch", "snapshot_path", "peak_flops", "autocast", "torch_device_name"]
+__all__ = ["TrainConfig", "train", "load_supernet", "sample_batch", "snapshot_path", "peak_flops", "autocast", "torch_device_name",
+           "check_corpus", "default_corpus_dir"]
 
 def snapshot_path(run_dir, percent: int) -> Path:
     return Path(run_dir) / f"snapshot_f{percent}.pt"
@@ -89,7 +90,7 @@ def validation_loss(model, tokens, cfg: TrainConfig, device, archs) -> list[floa
     out = []
     was_training = model.training
     model.eval()
-    with torch.inference_mode(), autocast(device):
+    with torch.inference_mode(), autocast(device, cfg.bf16):
         for a in archs:
             model.set_sub_network(a)
             tot = 0.0
@@ -100,25 +101,28 @@ def validation_loss(model, tokens, cfg: TrainConfig, device, archs) -> list[floa
     return out
 
 
-def autocast(device):
+def autocast(device, bf16: bool | None = None):
+    """bf16 autocast where asked (`bf16` None: on CUDA only), else no autocast (fp32)."""
     import contextlib
 
     import torch
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if bf16 or (bf16 is None and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 def torch_device_name(device) -> str:
-    import platform
-
+    """The hardware a run trained or scored on: the GPU's name, or the CPU's model, family and
+    model numbers and core count (the identity CPU device names are made from)."""
     import torch
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or "cpu")
+
+    from .profiling.devices import cpu_info, describe_identity
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else describe_identity(cpu_info()["identity"])
 
 
 def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_seconds: float | None = None,
           out_dir=None, log=print, steps_auto_seconds: float | None = None, max_steps: int | None = None,
-          checkpoint_every_s: float = 180.0) -> dict:
+          checkpoint_every_s: float = 180.0, threads: int | None = None) -> dict:
     """Train (or resume) the supernet in run_dir; return the run state (JSON-able).
 
     Stops after cfg.steps steps or after max_seconds, whichever is first, with a checkpoint either
@@ -126,6 +130,7 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
     first times a few steps and sets cfg.steps so that
     training fits that many seconds. A checkpoint is also written every `checkpoint_every_s`, so a
     killed call loses at most that much. Small result files (log, state) are copied to out_dir.
+    `threads`: torch's intra-op threads for this call (default: torch's own choice).
     """
     import torch
 
@@ -148,6 +153,9 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
         if log_path.exists():           # a first call killed before its checkpoint: start afresh
             log_path.unlink()
     cfg.check()
+    check_corpus(corpus_dir, cfg.space)
+    if threads is not None:
+        torch.set_num_threads(threads)
     train_tokens, val_tokens = load_split(corpus_dir, "train"), load_split(corpus_dir, "val")
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -184,7 +192,7 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
         losses = []
         for a in step_archs(cfg, s):
             model.set_sub_network(a)
-            with autocast(device):
+            with autocast(device, cfg.bf16):
                 loss = _loss(model, x, y)
             (loss / cfg.sandwich).backward()
             losses.append(loss.detach())
@@ -213,7 +221,8 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
         log(f"train: {per_step:.3f} s/step measured; planning {n} steps for {steps_auto_seconds:.0f} s")
 
     snap = cfg.snapshot_steps()
-    call = {"started_step": step, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    call = {"started_step": step, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "device": torch_device_name(device), "threads": torch.get_num_threads()}
     t_ckpt = time.time()
     t_window, flops_window, tokens_window = time.time(), 0.0, 0
     with open(log_path, "a") as logf:
@@ -266,6 +275,24 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
     if out_dir is not None:
         _copy_small(run_dir, out_dir)
     return state
+
+
+def check_corpus(corpus_dir, space) -> None:
+    """Refuse a corpus whose tokenizer is not the space's (its ids would index another vocabulary)."""
+    from .corpus import read_manifest
+    sp = get_space(space)
+    tok = read_manifest(corpus_dir)["tokenizer"]
+    if tok.get("n_ranks") != sp.tokenizer_ranks or tok["eot"] + 1 != sp.vocab_size:
+        want = "GPT-2's full BPE" if sp.tokenizer_ranks is None else f"GPT-2's BPE restricted to {sp.tokenizer_ranks} ranks"
+        raise ValueError(f"corpus: {str(corpus_dir)!r} is tokenised with {tok['name']!r}; space {sp.name!r} reads "
+                         f"{want} ({sp.vocab_size} ids): use {default_corpus_dir(sp.name)!r} "
+                         "(`hwgptbench corpus`, then `hwgptbench corpus --ranks N` for a restricted one)")
+
+
+def default_corpus_dir(space) -> str:
+    """Where `hwgptbench corpus` puts the corpus a space reads."""
+    r = get_space(space).tokenizer_ranks
+    return "corpus_cache/gpt2" if r is None else f"corpus_cache/gpt2_{r}"
 
 
 def _checkpoint(model, opt, step, state, ckpt_path, state_path) -> None:

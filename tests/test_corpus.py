@@ -132,3 +132,57 @@ def test_default_sources_are_pinned_and_unique():
     names = [s.name for s in C.DEFAULT_SOURCES]
     assert len(names) == len(set(names)) and all(s.version for s in C.DEFAULT_SOURCES)
     assert json.dumps([s.include for s in C.DEFAULT_SOURCES])
+
+
+def _naive_bpe(ranks: dict[bytes, int], piece: bytes) -> list[int]:
+    """Textbook BPE on one pre-token: repeatedly merge the adjacent pair whose concatenation has
+    the lowest rank, until no pair is a token (an independent re-implementation of the rule)."""
+    parts = [bytes([b]) for b in piece]
+    while True:
+        best = min(((ranks[a + b], i) for i, (a, b) in enumerate(zip(parts, parts[1:])) if a + b in ranks),
+                   default=None)
+        if best is None:
+            return [ranks[p] for p in parts]
+        i = best[1]
+        parts[i:i + 2] = [parts[i] + parts[i + 1]]
+
+
+def test_restricted_gpt2_bpe_is_textbook_bpe_with_fewer_merges():
+    import base64
+
+    import regex
+    full = {base64.b64decode(t): int(r) for t, r in (ln.split() for ln in C.BPE_FILE.read_bytes().splitlines() if ln)}
+    text = ("The GNU C Library manual describes functions such as strncpy() and pthread_mutex_lock; "
+            "   don't panic: 3.14159 × 2 — naïve café\n\n\tindented  code_block = {'key': [1, 2]}")
+    pieces = [p.encode() for p in regex.findall(C.GPT2_PATTERN, text)]
+    for n_ranks in (256, 300, 1000, 8192):
+        enc = C.gpt2_encoding(n_ranks=n_ranks)
+        ranks = {t: r for t, r in full.items() if r < n_ranks}
+        want = [t for p in pieces for t in _naive_bpe(ranks, p)]
+        assert enc.encode_ordinary(text) == want
+        assert max(want) < n_ranks and enc.decode(want) == text
+        assert enc.encode("<|endoftext|>", allowed_special="all") == [n_ranks]
+    assert len(C.gpt2_encoding(n_ranks=256).encode_ordinary(text)) == len(text.encode())   # bytes only
+    with pytest.raises(ValueError, match="n_ranks"):
+        C.gpt2_encoding(n_ranks=C.EOT)
+
+
+def test_derived_corpus_keeps_documents_and_splits(tmp_path):
+    docs = _texts(tmp_path / "texts")
+    src = [C.Source.local(tmp_path / "texts")]
+    man = C.build_corpus(tmp_path / "a", src, seed=0, val_frac=0.15, test_frac=0.15, log=lambda *a: None)
+    der = C.derive_corpus(tmp_path / "a", tmp_path / "d", 1000, log=lambda *a: None)
+    gpt2, small = C.gpt2_encoding(), C.gpt2_encoding(n_ranks=1000)
+    assert der["tokenizer"]["eot"] == 1000 and der["derived_from"]["manifest_sha256"] == C.manifest_hash(tmp_path / "a")
+    for split in C.SPLITS:
+        old, new = np.asarray(C.load_split(tmp_path / "a", split)), np.asarray(C.load_split(tmp_path / "d", split))
+        assert new.max() <= 1000 and new[-1] == 1000
+        assert (new == 1000).sum() == (old == C.EOT).sum() == man["splits"][split]["documents"]
+        assert small.decode(new.tolist()).replace("<|endoftext|>", "\0") == \
+            gpt2.decode(old.tolist()).replace("<|endoftext|>", "\0")        # the same text, in order
+        assert len(new) > len(old)                                      # fewer merges, more tokens
+    assert der["totals"]["documents"] == man["totals"]["documents"] == 40
+    again = C.derive_corpus(tmp_path / "a", tmp_path / "e", 1000, log=lambda *a: None)
+    assert again == der
+    with pytest.raises(ValueError, match="derived"):
+        C.derive_corpus(tmp_path / "d", tmp_path / "f", 500, log=lambda *a: None)

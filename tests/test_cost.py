@@ -11,7 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from hwgptbench.model import GPT  # noqa: E402
 
 
-@pytest.mark.parametrize("space", ["s", "m", "l"])
+@pytest.mark.parametrize("space", ["xs", "s", "m", "l"])
 def test_params_equal_torch_count(space):
     sp = get_space(space)
     archs = [sp.largest(), sp.smallest()] + sp.sample(200, seed=11)
@@ -21,7 +21,7 @@ def test_params_equal_torch_count(space):
         assert sum(t.numel() for t in model.parameters()) == p, a.id
 
 
-@pytest.mark.parametrize("space", ["s", "m", "l"])
+@pytest.mark.parametrize("space", ["xs", "s", "m", "l"])
 def test_flops_match_flop_counter(space):
     """FlopCounterMode counts SDPA only in its decomposed (math) form on CPU, so force that path;
     the math path computes the full T x T score matrix, the convention cost.flops documents."""
@@ -84,3 +84,22 @@ def test_bad_cost_arguments(kw, exc):
     args = {"batch": 1, "seq": 16, "dtype": "bfloat16", **kw}
     with pytest.raises(exc, match=next(iter(kw))):
         cost.memory_mb(X, "s", **args)
+
+
+def test_each_space_has_its_own_vocabulary_and_context():
+    """xs reads GPT-2's BPE restricted to 8192 ranks (+ EOT) and 256 positions: the model's
+    embedding, its context check and the cost model's defaults all follow the space."""
+    xs = get_space("xs")
+    model = GPT(xs.largest(), init=False)
+    assert model.wte.shape == (8256, 256) and xs.vocab_padded == 8256
+    with torch.inference_mode():
+        assert model(torch.zeros((1, 256), dtype=torch.long)).shape == (1, 256, 8256)
+    with pytest.raises(ValueError, match="context 256"):
+        model(torch.zeros((1, 257), dtype=torch.long))
+    assert cost.flops([xs.largest()], "xs")[0] == cost.flops([xs.largest()], "xs", 1, 256)[0]
+    with pytest.raises(ValueError, match="seq"):
+        cost.flops([xs.largest()], "xs", 1, 1024)
+    # the LM head's share: E * V per token, by hand for the largest xs arch at T=1
+    a = xs.largest()
+    by_hand = 2 * (4 * 256 * 256 * 4 + 2 * 256 * 256 * 16 + 2 * 256 * 4 * 1 + 256 * 8256)
+    assert cost.flops([a], "xs", 1, 1)[0] == by_hand

@@ -44,7 +44,7 @@ def add_info(p) -> None:
     p.add_argument("--space", default=None, choices=sorted(SPACES),
                    help="space of a dict architecture (default: ids carry their own)")
     p.add_argument("--batch", type=count(1), default=1, help="batch size B")
-    p.add_argument("--seq", type=count(1), default=cost.BLOCK_SIZE, help="sequence length T")
+    p.add_argument("--seq", type=count(1), default=None, help="sequence length T (default: the space's context)")
     p.add_argument("--dtype", default="bfloat16", choices=sorted(cost.DTYPE_BYTES), help="weights' dtype")
     p.add_argument("--json", action="store_true", help="print JSON instead of aligned lines")
     p.set_defaults(func=cmd_info)

@@ -22,6 +22,11 @@ def add_corpus(c) -> None:
     c.add_argument("--val-frac", type=float, default=0.04, help="validation share of the documents")
     c.add_argument("--test-frac", type=float, default=0.04, help="test share of the documents")
     c.add_argument("--threads", type=count(1), default=1, help="tokeniser threads")
+    c.add_argument("--ranks", type=count(256), default=None,
+                   help="derive a corpus tokenised with GPT-2's BPE restricted to its first RANKS ranks from "
+                        "the GPT-2 corpus in --from (space xs reads --ranks 8192; default: build from packages)")
+    c.add_argument("--from", dest="source", type=folder, default="corpus_cache/gpt2",
+                   help="with --ranks: the GPT-2 corpus to derive from")
     c.add_argument("--manifest-copy", default=None,
                    help="also copy manifest.json into this folder, e.g. data/corpus/ (default: no copy)")
     c.set_defaults(func=cmd_corpus)
@@ -29,13 +34,14 @@ def add_corpus(c) -> None:
 
 def add_train(t) -> None:
     t.add_argument("--space", default="s", choices=sorted(SPACES), help="search space")
-    t.add_argument("--corpus", type=folder, default="corpus_cache/gpt2", help="corpus folder (`hwgptbench corpus`)")
+    t.add_argument("--corpus", type=folder, default=None,
+                   help="corpus folder (`hwgptbench corpus`; default: corpus_cache/gpt2, or corpus_cache/gpt2_8192 for xs)")
     t.add_argument("--run-dir", required=True, help="folder of checkpoints and logs (resumed if present)")
     t.add_argument("--steps", default="1000", help="planned optimizer steps, or 'auto' with --auto-seconds")
     t.add_argument("--auto-seconds", type=positive, default=None,
                    help="with --steps auto: training time to plan for (default: none)")
     t.add_argument("--batch", type=count(1), default=16, help="sequences per step")
-    t.add_argument("--seq", type=count(1), default=1024, help="sequence length")
+    t.add_argument("--seq", type=count(1), default=None, help="sequence length (default: the space's context)")
     t.add_argument("--sandwich", type=count(2), default=4, help="sub-networks per step (largest, smallest, random)")
     t.add_argument("--lr", type=positive, default=6e-4, help="peak learning rate")
     t.add_argument("--min-lr", type=float, default=6e-5, help="final learning rate of the cosine schedule")
@@ -47,6 +53,8 @@ def add_train(t) -> None:
     t.add_argument("--eval-batches", type=count(1), default=8, help="batches per validation loss")
     t.add_argument("--supernet", default=None,
                    help="arch id of a smaller supernet (default: the space's largest)")
+    t.add_argument("--bf16", action="store_true", help="bf16 autocast on CPU too (CUDA always uses it)")
+    t.add_argument("--threads", type=count(1), default=None, help="torch threads (default: torch's choice)")
     t.add_argument("--torch-device", **_TORCH_DEVICE)
     renamed(t, "--device", "--torch-device", _NOT_A_NAME)
     t.add_argument("--max-seconds", type=positive, default=None,
@@ -56,7 +64,8 @@ def add_train(t) -> None:
 
 
 def add_evaluate(e) -> None:
-    e.add_argument("--corpus", type=folder, default="corpus_cache/gpt2", help="corpus folder (`hwgptbench corpus`)")
+    e.add_argument("--corpus", type=folder, default=None,
+                   help="corpus folder (default: the one the run's space reads, as for train)")
     e.add_argument("--run-dir", type=folder, required=True, help="the training's folder (`hwgptbench train`)")
     e.add_argument("--percent", type=int, default=100, choices=(25, 50, 75, 100),
                    help="fidelity snapshot: percent of the training")
@@ -65,6 +74,7 @@ def add_evaluate(e) -> None:
     e.add_argument("--budget-tokens", type=count(1), default=None,
                    help="test tokens per architecture (default: 65536)")
     e.add_argument("--batch", type=count(1), default=16, help="sequences per forward")
+    e.add_argument("--threads", type=count(1), default=None, help="torch threads (default: torch's choice)")
     e.add_argument("--torch-device", **_TORCH_DEVICE)
     renamed(e, "--device", "--torch-device", _NOT_A_NAME)
     e.add_argument("--max-seconds", type=positive, default=None, help="stop cleanly after this long (default: no limit)")
@@ -91,8 +101,15 @@ def cmd_corpus(args) -> int:
     import shutil
 
     require("tiktoken")
-    from ..corpus import DEFAULT_SOURCES, Source, build_corpus
+    from ..corpus import DEFAULT_SOURCES, Source, build_corpus, derive_corpus
 
+    if args.ranks is not None:
+        if args.text or args.only_text:
+            raise ValueError("--ranks: derives from --from's corpus; --text/--only-text do not apply")
+        out = args.out if args.out != "corpus_cache/gpt2" else f"corpus_cache/gpt2_{args.ranks}"
+        man = derive_corpus(args.source, out, args.ranks, threads=args.threads)
+        print(json.dumps({k: man["splits"][k]["tokens"] for k in man["splits"]}))
+        return 0
     sources = [] if args.only_text else list(DEFAULT_SOURCES)
     sources += [Source.local(t) for t in args.text]
     man = build_corpus(args.out, sources, cache_dir=args.cache, seed=args.seed, val_frac=args.val_frac,
@@ -106,7 +123,7 @@ def cmd_corpus(args) -> int:
 
 def cmd_train(args) -> int:
     require("torch")
-    from ..supernet import TrainConfig, train
+    from ..supernet import TrainConfig, default_corpus_dir, train
 
     auto = args.steps == "auto"
     if auto and args.auto_seconds is None:
@@ -118,11 +135,26 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(space=args.space, steps=steps, batch=args.batch, seq=args.seq, sandwich=args.sandwich,
                       lr=args.lr, min_lr=args.min_lr, warmup=args.warmup, weight_decay=args.weight_decay,
                       grad_clip=args.grad_clip, seed=args.seed, eval_every=args.eval_every,
-                      eval_batches=args.eval_batches, supernet=args.supernet)
-    state = train(args.corpus, args.run_dir, cfg, device=args.torch_device, max_seconds=args.max_seconds,
-                  out_dir=args.out, steps_auto_seconds=args.auto_seconds if auto else None)
+                      eval_batches=args.eval_batches, supernet=args.supernet, bf16=True if args.bf16 else None)
+    state = train(_corpus(args.corpus, args.space), args.run_dir, cfg, device=args.torch_device,
+                  max_seconds=args.max_seconds, out_dir=args.out,
+                  steps_auto_seconds=args.auto_seconds if auto else None, threads=args.threads)
     print(json.dumps({k: state[k] for k in ("step", "tokens_seen", "train_seconds", "snapshots")}))
     return 0
+
+
+def _corpus(given, space) -> str:
+    """--corpus, or the folder `hwgptbench corpus` makes for the space's tokenizer (checked here, so
+    that a missing default is an error about --corpus)."""
+    from ..supernet import default_corpus_dir
+    if given is not None:
+        return given
+    path = default_corpus_dir(space)
+    if not (Path(path) / "manifest.json").is_file():
+        how = "`hwgptbench corpus`" + ("" if path.endswith("gpt2") else f", then `hwgptbench corpus --ranks {path.rsplit('_', 1)[1]}`")
+        raise ValueError(f"--corpus: not given, and space {space!r}'s default corpus {path!r} is not built; "
+                         f"build it with {how}")
+    return path
 
 
 def cmd_evaluate(args) -> int:
@@ -133,7 +165,7 @@ def cmd_evaluate(args) -> int:
 
     out = evaluate_profiling_set(args.corpus, args.run_dir, args.percent, n=args.n, start=args.start,
                                  budget_tokens=args.budget_tokens or DEFAULT_BUDGET_TOKENS, batch=args.batch,
-                                 device=args.torch_device, max_seconds=args.max_seconds)
+                                 device=args.torch_device, max_seconds=args.max_seconds, threads=args.threads)
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         shutil.copy2(out, Path(args.out) / out.name)

@@ -15,7 +15,6 @@ import numpy as np
 import traceback
 from pathlib import Path
 
-from ..cost import VOCAB_SIZE
 from ..profiling.protocol import Protocol, default_protocol
 from ..space import get_space
 from ..validation import check_number
@@ -115,7 +114,7 @@ class Context:
             self._pools[arch.space] = (weight_pool(arch.space, self.torch_device, self.dtype, gen), gen)
         pool, gen = self._pools[arch.space]
         proto = self.protocol(arch.space)
-        idx = torch.randint(0, VOCAB_SIZE, (proto.batch, proto.seq), device=self.torch_device, generator=gen)
+        idx = torch.randint(0, get_space(arch.space).vocab_size, (proto.batch, proto.seq), device=self.torch_device, generator=gen)
         return build_model(arch, pool), idx
 
     def decode_ms(self, model) -> float:

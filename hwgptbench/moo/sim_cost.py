@@ -85,7 +85,7 @@ class SimulatedCost:
         for d, line in self._lines.items():
             latency_s = P.benchmark.evaluate(X, [f"latency_ms@{d}"])[:, 0] / 1000.0
             measure += line["intercept_s"] + line["slope"] * latency_s
-        per_token = cost.flops(X, P.space, batch=1, seq=cost.BLOCK_SIZE) / cost.BLOCK_SIZE
+        per_token = cost.flops(X, P.space, batch=1) / P.space.block_size     # at the space's context
         if self.trains:
             train = p / 100.0 * self.train_tokens * 3.0 * per_token / self.train_flop_per_s
             evaluate = self.eval_tokens * per_token / self.train_flop_per_s

@@ -199,18 +199,19 @@ def _others_bytes(model, dev, *inputs) -> int:
 
 def _decode_setup(model, batch, prefill_len, gen_tokens, warmup, repeats, seed):
     """Check the arguments; a KV cache for T + G positions and a seeded random prompt (B, T)."""
-    from .. import cost
     from ..model import KVCache
+    from ..space import get_space
 
     for name, v, lo in (("batch", batch, 1), ("prefill_len", prefill_len, 1), ("gen_tokens", gen_tokens, 1),
                         ("warmup", warmup, 0), ("repeats", repeats, 1), ("seed", seed, 0)):
         check_int(v, name, lo)
-    if prefill_len + gen_tokens > cost.BLOCK_SIZE:
-        raise ValueError(f"prefill_len + gen_tokens: at most the context length {cost.BLOCK_SIZE}, "
+    sp = get_space(model.active.space)
+    if prefill_len + gen_tokens > sp.block_size:
+        raise ValueError(f"prefill_len + gen_tokens: at most the context length {sp.block_size}, "
                          f"got {prefill_len} + {gen_tokens}")
     dev = model.wte.device
     gen = torch.Generator(device=dev).manual_seed(seed)
-    prompt = torch.randint(0, cost.VOCAB_SIZE, (batch, prefill_len), device=dev, generator=gen)
+    prompt = torch.randint(0, sp.vocab_size, (batch, prefill_len), device=dev, generator=gen)
     return KVCache(model, batch, prefill_len + gen_tokens), prompt
 
 

@@ -35,8 +35,9 @@ def corners(space) -> list[Arch]:
 
 def profiling_set(space, n: int) -> list[Arch]:
     """The first n architectures of the space's profiling set."""
-    n = check_int(n, "n", 0)
-    return list(_cached(get_space(space).name, _round_up(n))[:n])
+    sp = get_space(space)
+    n = check_int(n, "n", 0, max_value=sp.size)     # distinct architectures: at most the whole space
+    return list(_cached(sp.name, min(_round_up(n), sp.size))[:n])
 
 
 def _round_up(n: int) -> int:
@@ -48,7 +49,8 @@ def _cached(space: str, n: int) -> tuple[Arch, ...]:
     sp = get_space(space)
     out = corners(space)
     seen = set(out)
-    rng = np.random.default_rng([PROFILING_SEED, ord(space)])
+    # the seed holds the name's characters (one-letter names gave [PROFILING_SEED, ord(name)] before)
+    rng = np.random.default_rng([PROFILING_SEED, *map(ord, space)])
     while len(out) < n:
         for a in sp.decode(sp.sample_features(_CHUNK, rng)):
             if a not in seen:

@@ -29,7 +29,6 @@ import time
 
 import numpy as np
 
-from ..cost import VOCAB_SIZE
 from .load import LoadProbe
 from .profiling_set import PROFILING_SEED
 from .run import Profiler, build_model
@@ -90,7 +89,7 @@ class RoundsProfiler(Profiler):
         proto = self.protocol
         if self._sentinel is None:
             self._sentinel = build_model(sentinel_arch(self.space.name), self._pool)
-            self._sentinel_idx = self._torch.randint(0, VOCAB_SIZE, (proto.batch, proto.seq), generator=self._gen)
+            self._sentinel_idx = self._torch.randint(0, self.space.vocab_size, (proto.batch, proto.seq), generator=self._gen)
         r = measure_cpu(self._sentinel, self._sentinel_idx, proto.warmup, proto.repeats)
         r.pop("energy_J", None)
         if proto.decodes:

@@ -213,7 +213,7 @@ class Profiler:
             self._setup()
         arch = profiling_set(self.space.name, i + 1)[i]
         model = build_model(arch, self._pool)
-        idx = torch.randint(0, cost.VOCAB_SIZE, (proto.batch, proto.seq), device=self._dev, generator=self._gen)
+        idx = torch.randint(0, self.space.vocab_size, (proto.batch, proto.seq), device=self._dev, generator=self._gen)
         meter = self._meter if proto.energy_first is None or i < proto.energy_first else None
         if proto.backend == "cuda":
             r = measure_cuda(model, idx, proto.warmup, proto.repeats, meter,
@@ -268,7 +268,7 @@ def weight_pool(space, device, dtype, generator):
     """Random N(0, 0.02) values, enough for the largest tensor of the space, on the measuring
     device: every profiled model copies its weights from here (values do not change the work)."""
     import torch
-    pool = torch.empty(cost.VOCAB_PADDED * max(get_space(space).embed_dims), device=device, dtype=dtype)
+    pool = torch.empty(get_space(space).vocab_padded * max(get_space(space).embed_dims), device=device, dtype=dtype)
     return pool.normal_(0.0, 0.02, generator=generator)
 
 

@@ -17,7 +17,7 @@ def feature_names(space) -> list[str]:
     return list(get_space(space).feature_names) + list(DERIVED)
 
 
-def design_matrix(X, space, batch: int = 1, seq: int = cost.BLOCK_SIZE) -> np.ndarray:
+def design_matrix(X, space, batch: int = 1, seq: int | None = None) -> np.ndarray:
     """Float32 (n, d) model input of architectures (anything `SearchSpace.features` takes):
     the feature row, then the exact derived features at (batch, seq)."""
     F = get_space(space).features(X)

@@ -155,7 +155,7 @@ def fit_target(target: Target, table, settings: FitSettings, table_sha: str):
     """Fit one surrogate; returns (manifest entry without files, {suffix: bytes})."""
     sp = get_space(target.space)
     proto = (table.provenance or {}).get("protocol", {}) if target.kind == "profile" else {}
-    batch, seq = int(proto.get("batch", 1)), int(proto.get("seq", cost.BLOCK_SIZE))
+    batch, seq = int(proto.get("batch", 1)), int(proto.get("seq", sp.block_size))
     raw = np.asarray(table.raw[target.metric], dtype=np.float64)
     med = median_of_repeats(raw)
     keep = np.isfinite(med) & (med > 0)
