@@ -11,7 +11,7 @@ from torch._dynamo.utils import counters
 
 from hwgptbench.model import GPT
 from hwgptbench.space import get_space
-from hwgptbench.supernet import sample_sub_networks
+from hwgptbench.training.supernet import sample_sub_networks
 
 torch.set_num_threads(1)
 torch._dynamo.config.allow_unspec_int_on_nn_module = True    # ints on modules as symbols, not constants

@@ -14,7 +14,7 @@ $PY -m hwgptbench.cli corpus --out corpus_cache/gpt2 --cache corpus_cache --thre
     $([ "${1:-}" = --update ] && echo --manifest-copy data/corpus)
 $PY - <<'PY'
 import json, pathlib
-from hwgptbench.corpus import pack
+from hwgptbench.training.corpus import pack
 built = json.loads(pathlib.Path("corpus_cache/gpt2/manifest.json").read_text())
 ref = pathlib.Path("data/corpus/manifest.json")
 if ref.exists():

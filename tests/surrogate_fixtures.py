@@ -47,7 +47,7 @@ def true_perplexity(X, space, percent) -> np.ndarray:
 
 
 def make_perplexity_table(space: str, n: int) -> Table:
-    """Like hwgptbench.evaluate.perplexity_table: one value per arch and fidelity, unit '1'."""
+    """Like hwgptbench.training.evaluate.perplexity_table: one value per arch and fidelity, unit '1'."""
     X, ids = _profiling_rows(space, n)
     raw = {f"perplexity_f{p}": true_perplexity(X, space, p)[:, None] for p in (50, 100)}
     raw["perplexity_f50"][::7] = np.nan                  # not every arch at every fidelity

@@ -239,10 +239,10 @@ def test_check_str_list_keeps_str_lists(v):
 def _count_calls():
     import dataclasses
 
-    from hwgptbench.evaluate import eval_windows
+    from hwgptbench.training.evaluate import eval_windows
     from hwgptbench.profiling.profiling_set import profiling_set
     from hwgptbench.profiling.protocol import default_protocol
-    from hwgptbench.sandwich import TrainConfig
+    from hwgptbench.training.sandwich import TrainConfig
     p2 = default_protocol("cpu", version=2)
     tokens = np.zeros(5000, dtype=np.uint16)
     return {"n": lambda v: profiling_set("s", v),
@@ -266,7 +266,7 @@ def test_configs_take_numpy_ints_and_keep_python_ints():
     import json
 
     from hwgptbench.profiling.protocol import default_protocol
-    from hwgptbench.sandwich import TrainConfig
+    from hwgptbench.training.sandwich import TrainConfig
     p = dataclasses.replace(default_protocol("cpu", version=2), warmup=np.int64(2), batch=np.int32(1))
     p.check()
     c = TrainConfig(steps=np.int64(10), warmup=np.int16(1), batch=np.int64(2))

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("tiktoken")
 
-from hwgptbench import corpus as C  # noqa: E402
+from hwgptbench.training import corpus as C  # noqa: E402
 
 
 def test_gpt2_tokenizer_known_ids(tmp_path):

@@ -268,7 +268,7 @@ def test_sweep_results_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_supernet_state_write_is_atomic(tmp_path, monkeypatch):
-    from hwgptbench import supernet
+    from hwgptbench.training import supernet
 
     path = tmp_path / "state.json"
     supernet._atomic_json({"step": 1}, path)

@@ -8,12 +8,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("tiktoken")
 
-from hwgptbench.corpus import EOT, Source, build_corpus, load_split  # noqa: E402
-from hwgptbench.evaluate import (eval_windows, evaluate_arch, evaluate_profiling_set, noise_report,  # noqa: E402
+from hwgptbench.training.corpus import EOT, Source, build_corpus, load_split  # noqa: E402
+from hwgptbench.training.evaluate import (eval_windows, evaluate_arch, evaluate_profiling_set, noise_report,  # noqa: E402
                                  perplexity_table, read_results)
 from hwgptbench.model import GPT  # noqa: E402
 from hwgptbench.space import get_space  # noqa: E402
-from hwgptbench.supernet import (TrainConfig, fits, load_supernet, sample_sub_networks, step_archs,  # noqa: E402
+from hwgptbench.training.supernet import (TrainConfig, fits, load_supernet, sample_sub_networks, step_archs,  # noqa: E402
                                  train)
 from hwgptbench.tables import read_table, write_table  # noqa: E402
 

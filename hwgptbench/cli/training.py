@@ -101,7 +101,7 @@ def cmd_corpus(args) -> int:
     import shutil
 
     require("tiktoken")
-    from ..corpus import DEFAULT_SOURCES, Source, build_corpus, derive_corpus
+    from ..training.corpus import DEFAULT_SOURCES, Source, build_corpus, derive_corpus
 
     if args.ranks is not None:
         if args.text or args.only_text:
@@ -123,7 +123,7 @@ def cmd_corpus(args) -> int:
 
 def cmd_train(args) -> int:
     require("torch")
-    from ..supernet import TrainConfig, default_corpus_dir, train
+    from ..training.supernet import TrainConfig, default_corpus_dir, train
 
     auto = args.steps == "auto"
     if auto and args.auto_seconds is None:
@@ -146,7 +146,7 @@ def cmd_train(args) -> int:
 def _corpus(given, space) -> str:
     """--corpus, or the folder `hwgptbench corpus` makes for the space's tokenizer (checked here, so
     that a missing default is an error about --corpus)."""
-    from ..supernet import default_corpus_dir
+    from ..training.supernet import default_corpus_dir
     if given is not None:
         return given
     path = default_corpus_dir(space)
@@ -161,7 +161,7 @@ def cmd_evaluate(args) -> int:
     import shutil
 
     require("torch")
-    from ..evaluate import DEFAULT_BUDGET_TOKENS, evaluate_profiling_set
+    from ..training.evaluate import DEFAULT_BUDGET_TOKENS, evaluate_profiling_set
 
     out = evaluate_profiling_set(args.corpus, args.run_dir, args.percent, n=args.n, start=args.start,
                                  budget_tokens=args.budget_tokens or DEFAULT_BUDGET_TOKENS, batch=args.batch,
@@ -174,7 +174,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_table(args) -> int:
-    from ..evaluate import build_perplexity_table
+    from ..training.evaluate import build_perplexity_table
     from ..tables import write_table
 
     write_table(build_perplexity_table(args.results, args.space, args.corpus_manifest), args.table)

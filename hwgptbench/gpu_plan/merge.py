@@ -88,7 +88,7 @@ def merge_results(results_dir, data_dir="data", surrogates_dir=None, refit: bool
 
 
 def _merge(res, results_dir, data_dir, surrogates_dir, refit, fronts, allow_rehearsal, log) -> dict:
-    from ..evaluate import build_perplexity_table
+    from ..training.evaluate import build_perplexity_table
 
     # the state's mark, or the tables' own (a rehearsal's device names are 'rehearsal*', covered by
     # their checksums): editing state.json cannot turn a rehearsal into data

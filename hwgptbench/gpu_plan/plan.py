@@ -203,7 +203,7 @@ class Context:
         return self.state.work_dir / f"supernet_{self.cfg.supernet_space}"
 
     def train_config(self):
-        from ..supernet import TrainConfig
+        from ..training.supernet import TrainConfig
         if self.cfg.rehearsal:
             return TrainConfig(space=self.cfg.supernet_space, steps=1_000_000, batch=2, seq=16, sandwich=4,
                                warmup=2, eval_every=10, eval_batches=1, supernet=REHEARSAL_SUPERNET)

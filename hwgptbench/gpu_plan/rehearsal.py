@@ -28,7 +28,7 @@ def tiny_corpus(out_dir) -> Path:
     out_dir = Path(out_dir)
     if (out_dir / "manifest.json").exists():
         return out_dir
-    from ..corpus import Source, build_corpus
+    from ..training.corpus import Source, build_corpus
 
     pkg = Path(__file__).resolve().parent.parent
     build_corpus(out_dir, [Source.local(pkg, include=("*.py", "*.md"))], seed=0, val_frac=0.2,

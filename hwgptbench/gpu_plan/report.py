@@ -84,7 +84,7 @@ def report(results_dir) -> str:
 def _supernet(space: str, run: Path) -> list[str]:
     import json
 
-    from ..evaluate import noise_report, read_results, results_path
+    from ..training.evaluate import noise_report, read_results, results_path
 
     out = ["", f"Supernet {space}:"]
     log = read_results(run / "train_log.jsonl")

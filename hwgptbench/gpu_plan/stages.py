@@ -78,7 +78,7 @@ def preflight(ctx, stop) -> str:
     if not ok:
         raise PlanError(f"preflight: non-finite logits from {arch.id}")
     if ctx.cfg.supernet_space:
-        from ..corpus import manifest_hash
+        from ..training.corpus import manifest_hash
         try:
             info["corpus_manifest_sha256"] = manifest_hash(ctx.corpus_dir())
         except FileNotFoundError as e:
@@ -218,7 +218,7 @@ def host_cpu(ctx, stop) -> str:
 def train(ctx, stop) -> str:
     """Train the supernet for the lease's time left minus the evaluation's share (fixed at the
     stage's first call; the step count follows from the measured step time)."""
-    from ..supernet import train as train_supernet
+    from ..training.supernet import train as train_supernet
 
     st = ctx.state.stage("train")
     space = ctx.cfg.supernet_space
@@ -252,7 +252,7 @@ def train(ctx, stop) -> str:
 
 def evaluate(ctx, stop) -> str:
     """Perplexity and accuracy on the test split, in the plan's order of (fidelity, count)."""
-    from ..evaluate import evaluate_profiling_set, read_results, results_path
+    from ..training.evaluate import evaluate_profiling_set, read_results, results_path
 
     if ctx.state.stage("train")["status"] != "done":
         ctx.state.stage("evaluate")["reason"] = "no trained supernet"

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cost
-from .space import as_arch, get_space
-from .validation import check_int
+from .. import cost
+from ..space import as_arch, get_space
+from ..validation import check_int
 
 __all__ = ["eval_windows", "evaluate_arch", "evaluate_profiling_set", "read_results", "perplexity_table",
            "build_perplexity_table", "noise_report", "DEFAULT_BUDGET_TOKENS"]
@@ -101,7 +101,7 @@ def evaluate_profiling_set(corpus_dir, run_dir, percent: int = 100, n: int = 200
     import torch
 
     from .corpus import load_split, manifest_hash
-    from .profiling.profiling_set import profiling_set
+    from ..profiling.profiling_set import profiling_set
     from .supernet import check_corpus, default_corpus_dir, fits, load_supernet, torch_device_name
 
     if threads is not None:
@@ -179,8 +179,8 @@ def perplexity_table(space: str, results: dict[int, list[dict]], provenance: dic
     ``accuracy_f{p}`` (unit '1', one value each: the pooled figure over the fixed budget), NaN where
     an architecture was not evaluated at that fraction; extra columns ``nll_se_f{p}`` (standard error
     of the mean NLL over windows) and ``tokens_f{p}``."""
-    from .profiling.profiling_set import PROFILING_SEED
-    from .tables import Table
+    from ..profiling.profiling_set import PROFILING_SEED
+    from ..tables import Table
 
     sp = get_space(space)
     index: dict[str, int] = {}

@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cost
-from .files import replacing, write_bytes
+from .. import cost
+from ..files import replacing, write_bytes
 from .sandwich import (PEAK_BF16, TrainConfig, config_of_state, fits, peak_flops, sample_batch,  # noqa: F401
                        sample_sub_networks, step_archs)
-from .space import get_space
+from ..space import get_space
 
 __all__ = ["TrainConfig", "train", "load_supernet", "sample_batch", "snapshot_path", "peak_flops", "autocast", "torch_device_name",
            "check_corpus", "default_corpus_dir"]
@@ -58,7 +58,7 @@ def build_model(cfg: TrainConfig, device):
     """The supernet (fp32 master weights), seeded initialisation."""
     import torch
 
-    from .model import GPT
+    from ..model import GPT
 
     model = GPT(cfg.supernet_arch(), device=device, dtype=torch.float32, init=False)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -116,7 +116,7 @@ def torch_device_name(device) -> str:
     model numbers and core count (the identity CPU device names are made from)."""
     import torch
 
-    from .profiling.devices import cpu_info, describe_identity
+    from ..profiling.devices import cpu_info, describe_identity
     return torch.cuda.get_device_name(device) if device.type == "cuda" else describe_identity(cpu_info()["identity"])
 
 

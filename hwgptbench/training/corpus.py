@@ -43,7 +43,7 @@ from .corpus_text import split_chunks, dedup_key, documents, files_of, html_to_t
 __all__ = ["Source", "DEFAULT_SOURCES", "gpt2_encoding", "build_corpus", "load_split", "read_manifest",
            "BPE_SHA256", "EOT", "derive_corpus"]
 
-BPE_FILE = Path(__file__).resolve().parent / "assets" / "gpt2.tiktoken"
+BPE_FILE = Path(__file__).resolve().parent.parent / "assets" / "gpt2.tiktoken"
 BPE_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
 # The original GPT-2 split pattern (tiktoken documents its faster r50k pattern as equivalent).
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""

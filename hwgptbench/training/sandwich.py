@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
-from . import cost
-from .space import SPACES, Arch, as_arch, get_space
-from .validation import check_int, plain_ints
+from .. import cost
+from ..space import SPACES, Arch, as_arch, get_space
+from ..validation import check_int, plain_ints
 
 __all__ = ["TrainConfig", "config_of_state", "PEAK_BF16", "peak_flops", "sample_batch", "fits",
            "sample_sub_networks", "step_archs"]

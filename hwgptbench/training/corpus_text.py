@@ -1,4 +1,4 @@
-"""Plain-text documents from package files (hwgptbench.corpus step 3 and 4): man pages and HTML
+"""Plain-text documents from package files (hwgptbench.training.corpus step 3 and 4): man pages and HTML
 stripped of markup, reST/POD/markdown kept as written, fortunes and KJV verses grouped, long files
 cut at paragraph boundaries; the English and duplicate rules. Deterministic: sorted paths, no state.
 """
