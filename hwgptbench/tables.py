@@ -29,7 +29,7 @@ from .space import get_space
 from .validation import check_bool, check_path
 
 __all__ = ["SCHEMA_VERSION", "Table", "read_table", "write_table", "load_dataframe", "merge_tables", "TableError",
-           "upgrade_table", "NO_INDEX", "withdrawn_rows"]
+           "upgrade_table", "NO_INDEX", "withdrawn_rows", "is_rehearsal"]
 
 SCHEMA_VERSION = 2          # 2: content_sha256 (version 1 files: `upgrade_table`)
 KINDS = ("profile", "perplexity")
@@ -148,7 +148,9 @@ class Table:
         for k in ("kind", "space", "source"):
             put(k, getattr(self, k).encode())
         for k in ("units", "sources", "provenance"):
-            put(k, json.dumps(getattr(self, k), sort_keys=True).encode())
+            # as the file will hold it: JSON turns int keys into strings, which sort differently
+            # ({64: .., 128: ..} is read back as {"128": .., "64": ..})
+            put(k, json.dumps(json.loads(json.dumps(getattr(self, k))), sort_keys=True).encode())
         put("arch_id", "\n".join(self.arch_ids).encode())
         put("index", np.ascontiguousarray(self.index, dtype="<i8").tobytes())
         for group, arrays in (("raw", self.raw), ("extra", self.extra), ("series", self.series)):
@@ -191,6 +193,12 @@ def withdrawn_rows(table: Table) -> dict[str, tuple[np.ndarray, str]]:
         mask = np.ones(len(table), bool) if at is None else np.asarray(at) <= float(w["until_measured_at"])
         out[w["metric"]] = (mask, str(w["reason"]))
     return out
+
+
+def is_rehearsal(table: Table) -> bool:
+    """Whether a table comes from a rehearsal (fake meters, tiny networks, tiny counts): its
+    provenance says so, or its device is a rehearsal's ('rehearsal*'); both are under the checksum."""
+    return bool(table.provenance.get("rehearsal")) or table.source.startswith("rehearsal")
 
 
 def write_table(table: Table, path) -> None:

@@ -199,3 +199,15 @@ def test_withdrawn_rows_stay_in_the_file_and_are_not_served(tmp_path):
     assert "memory_MB@h200" not in b.columns() and "latency_ms@h200" in b.columns()
     reasons = {u["column"]: u["reason"] for u in b._store.unavailable("s")}
     assert reasons["memory_MB@h200"].startswith("all 534 rows withdrawn")
+
+
+def test_provenance_with_integer_keys_reads_back_as_written(tmp_path):
+    """JSON turns int keys into strings, which sort differently (64 < 128 but "128" < "64"): the
+    checksum is of the provenance as the file holds it, so such a table reads back (xs's noise
+    report is keyed by embedding widths 64, 128, 256)."""
+    t = _table()
+    t.provenance["noise"] = {64: {"n": 1}, 128: {"n": 2}, 256: {"n": 3}}
+    write_table(t, tmp_path / "t.h5")
+    back = read_table(tmp_path / "t.h5")
+    assert back.provenance["noise"] == {"64": {"n": 1}, "128": {"n": 2}, "256": {"n": 3}}
+    assert back.content_sha256() == t.content_sha256()

@@ -32,6 +32,8 @@ COMMANDS = {
     "train": ("training", "train (or resume) the weight-sharing supernet, sandwich rule (extra torch)"),
     "evaluate": ("training", "perplexity of profiling-set archs at a training fraction (extra torch)"),
     "perplexity-table": ("training", "write a space's perplexity table from evaluation result files"),
+    "xs-pipeline": ("training", "regenerate the xs space's perplexity on CPUs, one resumable stage at a time: "
+                                "corpus, train, standalone, score, table, validity (or --rehearsal; extra torch)"),
     "run": ("moo", "run multi-objective optimizers on a problem, seeds in parallel (extra moo)"),
     "reproduce": ("moo", "run the baselines on a benchmark suite's problems; figures and leaderboards "
                          "(extra moo)"),

@@ -42,7 +42,8 @@ def add_train(t) -> None:
                    help="with --steps auto: training time to plan for (default: none)")
     t.add_argument("--batch", type=count(1), default=16, help="sequences per step")
     t.add_argument("--seq", type=count(1), default=None, help="sequence length (default: the space's context)")
-    t.add_argument("--sandwich", type=count(2), default=4, help="sub-networks per step (largest, smallest, random)")
+    t.add_argument("--sandwich", type=count(1), default=4,
+                   help="sub-networks per step (largest, smallest, random); 1 trains --supernet alone (standalone)")
     t.add_argument("--lr", type=positive, default=6e-4, help="peak learning rate")
     t.add_argument("--min-lr", type=float, default=6e-5, help="final learning rate of the cosine schedule")
     t.add_argument("--warmup", type=count(0), default=100, help="warm-up steps")
@@ -93,8 +94,24 @@ def add_perplexity_table(p) -> None:
     p.set_defaults(func=cmd_table)
 
 
+def add_xs_pipeline(x) -> None:
+    from ..training.pipeline import STAGES
+    x.add_argument("stage", choices=STAGES, help="the stage to run or resume")
+    x.add_argument("--work", required=True, help="folder of the runs (supernet_seed*/, standalone/, validity.json)")
+    x.add_argument("--corpus", default=None,
+                   help="the xs corpus folder (default: corpus_cache/gpt2_8192, derived from corpus_cache/gpt2)")
+    x.add_argument("--data-dir", default=None, help="table stage: the tables' folder, named explicitly (e.g. data)")
+    x.add_argument("--seed", type=count(0), default=0,
+                   help="train/score/table: the supernet's seed (a second seed trains a shorter run)")
+    x.add_argument("--threads", type=count(1), default=1, help="torch threads (default: %(default)s)")
+    x.add_argument("--max-seconds", type=positive, default=None, help="stop cleanly after this long per run")
+    x.add_argument("--rehearsal", action="store_true",
+                   help="tiny counts on a tiny corpus made from this package's files, into scratch folders")
+    x.set_defaults(func=cmd_xs_pipeline)
+
+
 PARSERS = {"corpus": add_corpus, "train": add_train, "evaluate": add_evaluate,
-           "perplexity-table": add_perplexity_table}
+           "perplexity-table": add_perplexity_table, "xs-pipeline": add_xs_pipeline}
 
 
 def cmd_corpus(args) -> int:
@@ -180,3 +197,30 @@ def cmd_table(args) -> int:
     write_table(build_perplexity_table(args.results, args.space, args.corpus_manifest), args.table)
     print(args.table)
     return 0
+
+
+def cmd_xs_pipeline(args) -> int:
+    require("torch", "tiktoken")
+    from ..training.pipeline import XS, XS_REHEARSAL, run_stage
+
+    recipe = XS_REHEARSAL if args.rehearsal else XS
+    corpus = args.corpus
+    if args.rehearsal:
+        if corpus is not None:
+            raise ValueError("--corpus: a rehearsal makes its own tiny corpus in --work")
+        corpus = _rehearsal_corpus(Path(args.work))
+    corpus = corpus or "corpus_cache/gpt2_8192"
+    out = run_stage(args.stage, recipe, args.work, corpus, data_dir=args.data_dir, seed=args.seed,
+                    threads=args.threads, max_seconds=args.max_seconds)
+    print(json.dumps(out, sort_keys=True))
+    return 0
+
+
+def _rehearsal_corpus(work: Path) -> Path:
+    """gpu-plan's tiny corpus (this package's own files) and its xs derivation, in `work`."""
+    from ..gpu_plan.rehearsal import tiny_corpus
+    from ..training.corpus import derive_corpus
+    small = work / "corpus" / "gpt2_8192"
+    if not (small / "manifest.json").exists():
+        derive_corpus(tiny_corpus(work / "corpus" / "gpt2"), small, 8192, log=lambda *a: None)
+    return small

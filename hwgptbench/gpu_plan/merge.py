@@ -18,7 +18,7 @@ from pathlib import Path
 from ..files import WriterLock
 from ..validation import check_bool, check_path
 from ..profiling.devices import describe_identity, identity_differences, table_identity
-from ..tables import Table, TableError, merge_tables, read_table, write_table
+from ..tables import Table, TableError, is_rehearsal, merge_tables, read_table, write_table
 
 __all__ = ["merge_results", "read_results_dir", "extend_tables"]
 
@@ -93,7 +93,7 @@ def _merge(res, results_dir, data_dir, surrogates_dir, refit, fronts, allow_rehe
     # the state's mark, or the tables' own (a rehearsal's device names are 'rehearsal*', covered by
     # their checksums): editing state.json cannot turn a rehearsal into data
     rehearsal = bool(res["state"].get("config", {}).get("rehearsal")) or any(
-        t.source.startswith("rehearsal") for t in res["tables"].values())
+        is_rehearsal(t) for t in res["tables"].values())
     if rehearsal and not allow_rehearsal:
         raise ValueError(f"results: {str(results_dir)!r} comes from a rehearsal (fake energy, tiny supernet); "
                          "it never goes into the shipped data (allow_rehearsal=True for a scratch folder)")

@@ -26,6 +26,8 @@ import xgboost as xgb
 
 from .. import __version__, cost
 from ..space import SPACES, get_space
+from ..paths import surrogates_dir
+from ..tables import is_rehearsal
 from ..validation import check_str_list
 from .design import BASELINE_INPUTS, baseline_matrix, design_matrix, feature_names
 from .discover import Target, discover, median_of_repeats
@@ -286,6 +288,10 @@ def fit_all(data_dir, out_dir, settings: FitSettings = FitSettings(), spaces=Non
     if spaces:
         targets = [t for t in targets if t.space in spaces]
         unavailable = [u for u in unavailable if u["space"] in spaces]
+    rehearsals = sorted({t.table for t in targets if is_rehearsal(snaps[t.table][0])})
+    if rehearsals and out_dir.resolve() == Path(surrogates_dir()).resolve():
+        raise ValueError(f"data: {rehearsals} come from a rehearsal; their surrogates never go into the "
+                         f"package's surrogates folder {str(out_dir)!r}: fit them into a scratch folder (--out)")
     entries, written = {}, set()
     for t in targets:
         table, sha = snaps[t.table]
@@ -296,6 +302,8 @@ def fit_all(data_dir, out_dir, settings: FitSettings = FitSettings(), spaces=Non
             unavailable.append({"key": t.key, "column": t.column, "table": t.table, "space": t.space,
                                 "reason": str(e)})
             continue
+        if t.table in rehearsals:
+            entry["rehearsal"] = True
         entry["files"] = write_model_files(out_dir, f"{t.space}/{t.source}/{t.metric}", files)
         written.update(f["path"] for f in entry["files"].values())
         entry["fit_seconds"] = round((datetime.datetime.now(datetime.timezone.utc) - start).total_seconds(), 2)

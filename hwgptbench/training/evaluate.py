@@ -121,6 +121,7 @@ def evaluate_profiling_set(corpus_dir, run_dir, percent: int = 100, n: int = 200
                          "budget or version); write to another folder")
     done = {r["arch_id"] for r in previous}
     archs = profiling_set(space, n)
+    standalone = state["config"].get("sandwich", 2) == 1      # a standalone network scores itself only
     snap = state["snapshots"][str(percent)]
     meta = {"percent": percent, "step": snap["step"], "tokens_seen": snap["tokens_seen"],
             "budget_tokens": int(x.size), "seq": seq, "corpus_manifest_sha256": manifest_hash(corpus_dir),
@@ -131,6 +132,8 @@ def evaluate_profiling_set(corpus_dir, run_dir, percent: int = 100, n: int = 200
         for i in range(start, n):
             a = archs[i]
             if a.id in done:
+                continue
+            if standalone and a != model.arch:
                 continue
             if not fits(a, model.arch):          # a smaller supernet than the space's largest
                 skipped += 1

@@ -16,7 +16,7 @@ from ..space import SPACES, Arch, as_arch, get_space
 from ..validation import check_int, plain_ints
 
 __all__ = ["TrainConfig", "config_of_state", "PEAK_BF16", "peak_flops", "sample_batch", "fits",
-           "sample_sub_networks", "step_archs"]
+           "sample_sub_networks", "step_archs", "monitored_archs"]
 
 # Dense bf16 tensor-core peaks (FLOP/s) used for MFU; a GPU not listed gives MFU = NaN.
 PEAK_BF16 = {"H100 80GB HBM3": 989e12, "H100 SXM": 989e12, "H100 PCIe": 756e12, "H100 NVL": 835e12,
@@ -29,7 +29,8 @@ class TrainConfig:
     steps: int = 1000                 # planned optimizer steps (fixes schedule and snapshots)
     batch: int = 16                   # sequences per step (each sub-network sees the same batch)
     seq: int | None = None            # sequence length; None = the space's context
-    sandwich: int = 4                 # sub-networks per step: largest, smallest, sandwich-2 random
+    sandwich: int = 4                 # sub-networks per step: largest, smallest, sandwich-2 random;
+                                      # 1: the `supernet` arch alone, a standalone network
     lr: float = 6e-4
     min_lr: float = 6e-5
     warmup: int = 100                 # linear warm-up steps
@@ -58,8 +59,8 @@ class TrainConfig:
         cost.check_shape(self.batch, self.seq, self.space)
         for name in ("steps", "sandwich", "eval_every", "eval_batches"):
             check_int(getattr(self, name), name, 1)
-        if self.sandwich < 2:
-            raise ValueError(f"sandwich: expected >= 2 (largest and smallest), got {self.sandwich}")
+        if self.sandwich == 1 and self.supernet is None:
+            raise ValueError("sandwich: 1 trains one standalone network; name it with supernet=<arch id>")
         if not (0 <= self.warmup < self.steps):
             raise ValueError(f"warmup: expected 0 <= warmup < steps ({self.steps}), got {self.warmup}")
         if not (0 < self.min_lr <= self.lr):
@@ -69,7 +70,7 @@ class TrainConfig:
         if not self.snapshots or any(not (0 < f <= 1) for f in self.snapshots):
             raise ValueError(f"snapshots: expected fractions in (0, 1], got {self.snapshots}")
         big, small = self.supernet_arch(), get_space(self.space).smallest()
-        if not fits(small, big):
+        if self.sandwich > 1 and not fits(small, big):
             raise ValueError(f"supernet: {big.id} does not contain the space's smallest arch {small.id}")
 
     def lr_at(self, step: int) -> float:
@@ -134,9 +135,19 @@ def sample_sub_networks(space, big: Arch, n: int, seed) -> list[Arch]:
     return out
 
 
+def monitored_archs(cfg: TrainConfig) -> list[Arch]:
+    """The networks whose validation loss the training log follows: the supernet and the space's
+    smallest (the supernet alone for a standalone network)."""
+    big = cfg.supernet_arch()
+    return [big] if cfg.sandwich == 1 else [big, get_space(cfg.space).smallest()]
+
+
 def step_archs(cfg: TrainConfig, step: int):
-    """The sandwich of sub-networks of one step: largest, smallest, then seeded random ones."""
+    """The sandwich of sub-networks of one step: largest, smallest, then seeded random ones (with
+    sandwich 1, the one standalone network)."""
     sp = get_space(cfg.space)
     big = cfg.supernet_arch()
+    if cfg.sandwich == 1:
+        return [big]
     return [big, sp.smallest()] + sample_sub_networks(sp, big, cfg.sandwich - 2,
                                                     np.random.SeedSequence([cfg.seed, step, 2]))

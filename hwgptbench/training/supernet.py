@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import cost
 from ..files import replacing, write_bytes
-from .sandwich import (PEAK_BF16, TrainConfig, config_of_state, fits, peak_flops, sample_batch,  # noqa: F401
+from .sandwich import (PEAK_BF16, TrainConfig, config_of_state, fits, monitored_archs, peak_flops, sample_batch,  # noqa: F401
                        sample_sub_networks, step_archs)
 from ..space import get_space
 
@@ -227,7 +227,7 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
     t_window, flops_window, tokens_window = time.time(), 0.0, 0
     with open(log_path, "a") as logf:
         if step == 0:
-            vl = validation_loss(model, val_tokens, cfg, device, [cfg.supernet_arch(), sp.smallest()])
+            vl = validation_loss(model, val_tokens, cfg, device, monitored_archs(cfg)) + [None]
             logf.write(json.dumps({"step": 0, "tokens": 0, "val_loss_max": vl[0], "val_loss_min": vl[1]}) + "\n")
         while step < cfg.steps:
             if max_seconds is not None and time.time() - t_call > max_seconds:
@@ -246,7 +246,7 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
                 dt = time.time() - t_window
                 ls = losses.float().cpu().numpy()
                 row = {"step": step, "tokens": state["tokens_seen"], "lr": lr, "loss_max": float(ls[0]),
-                       "loss_min": float(ls[1]), "loss_random": float(ls[2:].mean()) if len(ls) > 2 else None,
+                       "loss_min": float(ls[1]) if len(ls) > 1 else None, "loss_random": float(ls[2:].mean()) if len(ls) > 2 else None,
                        "grad_norm": float(gnorm), "tokens_per_s": tokens_window / dt,
                        "subnet_tokens_per_s": tokens_window * cfg.sandwich / dt,
                        "model_flops_per_s": flops_window / dt, "mfu": flops_window / dt / peak,
@@ -256,12 +256,13 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
                 state["train_seconds"] += dt
                 t_window, flops_window, tokens_window = time.time(), 0.0, 0
             if step % cfg.eval_every == 0 or step == cfg.steps:
-                vl = validation_loss(model, val_tokens, cfg, device, [cfg.supernet_arch(), sp.smallest()])
+                vl = validation_loss(model, val_tokens, cfg, device, monitored_archs(cfg)) + [None]
                 logf.write(json.dumps({"step": step, "tokens": state["tokens_seen"], "val_loss_max": vl[0],
                                        "val_loss_min": vl[1]}) + "\n")
                 logf.flush()
-                log(f"train: step {step}/{cfg.steps} loss max/min {row['loss_max']:.3f}/{row['loss_min']:.3f} "
-                    f"val {vl[0]:.3f}/{vl[1]:.3f} {row['tokens_per_s']:.0f} tok/s mfu {row['mfu']:.3f}")
+                nan = float("nan")
+                log(f"train: step {step}/{cfg.steps} loss max/min {row['loss_max']:.3f}/{_or(row['loss_min'], nan):.3f} "
+                    f"val {vl[0]:.3f}/{_or(vl[1], nan):.3f} {row['tokens_per_s']:.0f} tok/s mfu {row['mfu']:.3f}")
             if time.time() - t_ckpt > checkpoint_every_s and step < cfg.steps:
                 _checkpoint(model, opt, step, state, ckpt_path, state_path)
                 t_ckpt = time.time()
@@ -275,6 +276,10 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
     if out_dir is not None:
         _copy_small(run_dir, out_dir)
     return state
+
+
+def _or(v, default):
+    return default if v is None else v
 
 
 def check_corpus(corpus_dir, space) -> None:
