@@ -140,7 +140,7 @@ def cmd_corpus(args) -> int:
 
 def cmd_train(args) -> int:
     require("torch")
-    from ..training.supernet import TrainConfig, default_corpus_dir, train
+    from ..training.supernet import TrainConfig, train
 
     auto = args.steps == "auto"
     if auto and args.auto_seconds is None:

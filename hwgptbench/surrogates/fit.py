@@ -24,7 +24,7 @@ import numpy as np
 import scipy
 import xgboost as xgb
 
-from .. import __version__, cost
+from .. import __version__
 from ..space import SPACES, get_space
 from ..paths import surrogates_dir
 from ..tables import is_rehearsal
