@@ -12,6 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from hwgptbench.profiling.profiling_set import profiling_set  # noqa: E402
+from hwgptbench.profiling.rounds import journal_path  # noqa: E402
 from hwgptbench.tables import read_table  # noqa: E402
 
 V2 = ["profile", "--space", "s", "--backend", "cpu", "--protocol", "2", "--seq", "8", "--repeats", "2",
@@ -44,7 +45,7 @@ def test_rounds_rows_series_and_load(tmp_path):
     assert np.all(np.isfinite(lvl)) and np.all((lvl > 0.2) & (lvl < 5))
     assert t.provenance["sentinel"]["arch"].startswith("gpt-s-11-384-")
     assert np.all(t.extra["processes"] == 1)                         # all visits by this process
-    assert not (tmp_path / ".v2.h5.visits.jsonl").exists()
+    assert not list(tmp_path.glob(".v2.h5.visits*"))
     # a v1 table of the same space and device is another protocol: never mixed
     assert _cli(["profile", "--space", "s", "--backend", "cpu", "--seq", "8", "--threads", "1", "--device",
                  "testcpu", "--quiet", "-n", "6", "--table", str(out)]) == 2
@@ -52,7 +53,7 @@ def test_rounds_rows_series_and_load(tmp_path):
 
 def test_killed_mid_block_resumes_with_the_visits_already_made(tmp_path):
     out = tmp_path / "k.h5"
-    side = tmp_path / ".k.h5.visits.jsonl"
+    side = journal_path(out, list(range(6)))
     cmd = [sys.executable, "-m", "hwgptbench.cli"] + V2 + ["--block", "6", "-n", "6", "--table", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -84,7 +85,7 @@ def test_one_round_per_process_makes_every_visit_in_another_process(tmp_path):
     """--one-round: each call (a real fresh process) completes one round and stops; the rows are
     written when the last round is done, each with its visits from `rounds` different processes."""
     out = tmp_path / "o.h5"
-    side = tmp_path / ".o.h5.visits.jsonl"
+    side = journal_path(out, [0, 1, 2])
     cmd = [sys.executable, "-m", "hwgptbench.cli"] + V2 + ["-n", "3", "--one-round", "--table", str(out)]
     first = subprocess.run(cmd, check=True, capture_output=True, text=True)
     assert "one round done (0 rows completed); 3 architectures still need visits" in first.stdout
@@ -106,3 +107,76 @@ def test_one_round_per_process_makes_every_visit_in_another_process(tmp_path):
     assert _cli(["profile", "--space", "s", "--backend", "cpu", "--one-round", "--device", "testcpu", "--quiet",
                  "-n", "1", "--table", str(tmp_path / "v1.h5")]) == 2     # protocol 1 has no rounds
 
+
+
+def _one_round(out, indices):
+    return _cli(V2 + ["--indices", indices, "--one-round", "--table", str(out)])
+
+
+def _lines(path):
+    return [json.loads(ln) for ln in path.read_text().splitlines()]
+
+
+def _rewrite(path, recs):
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+
+
+def test_journals_of_other_blocks_are_kept_and_resumed(tmp_path):
+    """Measured visits are never deleted: round 1 of block [0, 1], then block [2, 3], then [0, 1]
+    again finishes the first block with the visits of its first process."""
+    out = tmp_path / "j.h5"
+    assert _one_round(out, "0-1") == 0
+    first = journal_path(out, [0, 1])
+    kept = first.read_bytes()
+    assert _one_round(out, "2-3") == 0
+    assert first.read_bytes() == kept and journal_path(out, [2, 3]).exists()
+    assert _one_round(out, "0-1") == 0                     # round 2 of [0, 1]: rows written
+    t = read_table(out)
+    assert t.arch_ids == [a.id for a in profiling_set("s", 2)] and t.raw["latency_ms"].shape == (2, 4)
+    assert not first.exists() and journal_path(out, [2, 3]).exists()
+
+
+@pytest.mark.parametrize("fault,needle", [
+    ("edit", "checksum"), ("nan", "checksum"), ("nan_resealed", "positive finite"),
+    ("foreign_host", "another machine"), ("other_table", "belongs to table"), ("middle_cut", "not JSON")])
+def test_an_untrustworthy_journal_line_stops_the_run_with_its_number(tmp_path, capsys, fault, needle):
+    from hwgptbench.profiling.rounds import _line_sha
+    out = tmp_path / "f.h5"
+    assert _one_round(out, "0-1") == 0
+    path = journal_path(out, [0, 1])
+    recs = _lines(path)
+    k = next(n for n, r in enumerate(recs) if r["kind"] == "visit")
+    if fault == "edit":
+        recs[k]["raw"]["latency_ms"] = [v * 1000 for v in recs[k]["raw"]["latency_ms"]]
+    elif fault in ("nan", "nan_resealed"):
+        recs[k]["raw"]["decode_ms"] = [float("nan")]
+    elif fault == "foreign_host":
+        recs[k]["host"] = "AMD EPYC (another host) [elsewhere]"
+    elif fault == "other_table":
+        recs[k]["table"] = "s/testcpu/other.h5"
+    if fault in ("nan_resealed", "foreign_host", "other_table"):
+        recs[k]["sha256"] = _line_sha(recs[k])          # a consistent line that must still be refused
+    _rewrite(path, recs)
+    if fault == "middle_cut":
+        text = path.read_text().splitlines()
+        text[k] = text[k][:40]
+        path.write_text("\n".join(text) + "\n")
+    before = path.read_bytes()
+    assert _one_round(out, "0-1") == 2
+    err = capsys.readouterr().err
+    assert needle in err and f"line {k + 1}" in err and "move it aside" in err
+    assert path.read_bytes() == before and not out.exists()     # nothing re-measured, nothing lost
+
+
+def test_a_last_line_cut_by_a_kill_is_ignored_and_cut_off(tmp_path):
+    out = tmp_path / "c.h5"
+    assert _one_round(out, "0-1") == 0
+    path = journal_path(out, [0, 1])
+    whole = _lines(path)
+    path.write_bytes(path.read_bytes() + b'{"kind": "visit", "i": 1, "rou')      # killed mid-write
+    assert _one_round(out, "0-1") == 0
+    t = read_table(out)
+    assert len(t) == 2 and t.raw["latency_ms"].shape == (2, 4)      # both rounds' visits
+    for v in (r for r in whole if r["kind"] == "visit"):     # the first process's visits are in the rows
+        row = t.raw["latency_ms"][t.index.tolist().index(v["i"])]
+        assert any(np.allclose(row[j:j + 2], v["raw"]["latency_ms"]) for j in (0, 2))

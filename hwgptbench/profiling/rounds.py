@@ -17,23 +17,95 @@ process for each round, every visit of an architecture is made by a different pr
 median of its visits rejects one odd process (scripts/profile_cpu.sh does this).
 
 A row holds all its visits' repeats in time order (the robust statistic, the median, is taken by
-whoever reads it). Visits are appended to a sidecar file as they happen (``.{table}.visits.jsonl``)
-and rows are written when their block is complete, so an interrupted run loses at most the visit
-in flight and a rerun resumes the block.
+whoever reads it). Visits are appended to a journal as they happen, one file per block
+(``.{table}.visits.b{first}+{n}-{hash}.jsonl``), and rows are written when their block is complete,
+so an interrupted run loses at most the visit in flight and a rerun resumes the block. Measured
+visits are evidence: every journal line carries the sha256 of its content and is bound to its
+table, its block and the host that measured it; a journal of another block is kept until that block
+is run again, and a journal line that was edited, comes from another table, block or machine, or
+holds a non-finite value stops the run with the line's number and what to do (never a silent
+re-measure). Only the last line may be cut (a kill during a write); it is ignored.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
+from .devices import describe_identity
 from .load import LoadProbe
 from .profiling_set import PROFILING_SEED
 from .run import Profiler, build_model
 
-__all__ = ["RoundsProfiler", "sentinel_arch"]
+__all__ = ["RoundsProfiler", "sentinel_arch", "JournalError", "journal_path", "read_journal"]
+
+
+class JournalError(ValueError):
+    """A journal line that cannot be trusted: edited, foreign or non-finite (message names the line)."""
+
+
+def journal_path(table_path, block: list[int]) -> Path:
+    """The journal of one block of a table: its first position, its size and a hash of its members."""
+    table_path = Path(table_path)
+    h = hashlib.sha256(json.dumps([int(i) for i in block]).encode()).hexdigest()[:10]
+    return table_path.with_name(f".{table_path.name}.visits.b{block[0]}+{len(block)}-{h}.jsonl")
+
+
+# a metric with no meter on this host is missing (NaN) at every visit; every other value is measured
+_MAY_BE_MISSING = {"energy_J"}
+
+
+def _line_sha(rec: dict) -> str:
+    return hashlib.sha256(json.dumps({k: v for k, v in rec.items() if k != "sha256"}, sort_keys=True).encode()).hexdigest()
+
+
+def read_journal(path, table: str, block: list[int], host: str) -> list[dict]:
+    """The verified lines of one block's journal (see the module docstring); [] if there is none."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise JournalError(f"journal: cannot read {str(path)!r} as UTF-8 text ({type(e).__name__}); move it "
+                           "aside to re-measure its block (its visits are then not used)") from None
+    recs = []
+    how = (f"; it is left as it is: restore it, or move it aside (e.g. to {path.name}.bad) to re-measure "
+           "the block's visits")
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            if n == len(lines):           # the visit in flight when a run was killed
+                continue
+            raise JournalError(f"journal {str(path)!r} line {n}: not JSON{how}") from None
+        if not isinstance(rec, dict) or rec.get("sha256") != _line_sha(rec):
+            raise JournalError(f"journal {str(path)!r} line {n}: its checksum does not match its content "
+                               f"(edited or damaged){how}")
+        if rec.get("table") != table or rec.get("block") != block:
+            raise JournalError(f"journal {str(path)!r} line {n}: belongs to table {rec.get('table')!r} block "
+                               f"{rec.get('block')}, not {table!r} block {block}{how}")
+        if rec.get("host") != host:
+            raise JournalError(f"journal {str(path)!r} line {n}: measured on another machine "
+                               f"({rec.get('host')!r}, this one is {host!r}); resume the block on that "
+                               f"machine{how}")
+        for m, v in (rec.get("raw") or {}).items():
+            a = np.asarray(v, dtype=np.float64)
+            if m in _MAY_BE_MISSING and a.size and np.isnan(a).all():
+                continue
+            if a.size == 0 or not np.isfinite(a).all() or (a <= 0).any():
+                raise JournalError(f"journal {str(path)!r} line {n}: {m} holds {v!r}; expected positive "
+                                   f"finite values{how}")
+        if rec.get("kind") in ("visit", "sentinel") and "raw" not in rec:
+            raise JournalError(f"journal {str(path)!r} line {n}: a {rec['kind']} without its measurements{how}")
+        recs.append(rec)
+    return recs
 
 
 def sentinel_arch(space):
@@ -52,7 +124,13 @@ class RoundsProfiler(Profiler):
         super().__init__(*args, **kw)
         if self.protocol.version != 2:
             raise ValueError(f"protocol: RoundsProfiler measures protocol version 2, got {self.protocol.version}")
-        self.sidecar = self.out.with_name(f".{self.out.name}.visits.jsonl")
+        legacy = self.out.with_name(f".{self.out.name}.visits.jsonl")
+        if legacy.exists():
+            raise JournalError(f"journal: {str(legacy)!r} is a journal of an older version, without checksums; "
+                               "its visits cannot be verified: move it aside to re-measure its block")
+        ident = self.table.provenance.get("hardware", {}).get("identity", {})
+        self._host = describe_identity(ident) + f" [{os.uname().nodename}]"
+        self._table_key = f"{self.space.name}/{self.device}/{self.out.name}"
         self._probe = LoadProbe()
         self._sentinel = None
         self._visits_since_sentinel = 0
@@ -73,12 +151,16 @@ class RoundsProfiler(Profiler):
         rec = {"kind": kind, "i": int(i), "round": rnd, "block": block, "t": extra["measured_at"], "pid": os.getpid(),
                **self._probe.stop(), "raw": {m: np.asarray(v, dtype=np.float64).ravel().tolist() for m, v in r.items()}}
         lines = [rec]
-        if self._journaled_run != block or not self.sidecar.exists():
+        journal = journal_path(self.out, block)
+        if self._journaled_run != block or not journal.exists():
             # this process's provenance entry goes into the journal with its first visit of the block, so
             # the rows' provenance names every process that made their visits (--one-round: several)
             lines.insert(0, {"kind": "run", "block": block, "run": self.table.provenance["runs"][-1]})
             self._journaled_run = block
-        with open(self.sidecar, "a") as f:
+        for x in lines:
+            x.update(table=self._table_key, host=self._host)
+            x["sha256"] = _line_sha(x)
+        with open(journal, "a") as f:
             f.write("".join(json.dumps(x) + "\n" for x in lines))
             f.flush()
             os.fsync(f.fileno())
@@ -98,18 +180,15 @@ class RoundsProfiler(Profiler):
 
     # ---- the run ------------------------------------------------------------------------------
     def _resume(self, block: list[int]) -> list[dict]:
-        """Visits of `block` already in the sidecar (those of another block are dropped)."""
-        if not self.sidecar.exists():
-            return []
-        recs = []
-        for line in self.sidecar.read_text().splitlines():
-            try:
-                recs.append(json.loads(line))
-            except json.JSONDecodeError:       # a line cut by a kill
-                continue
-        if any(r["block"] != block for r in recs):
-            self.sidecar.unlink()
-            return []
+        """Visits of `block` already journaled, verified (other blocks' journals are left alone). A
+        last line cut by a kill is cut off the file before new visits are appended after it."""
+        path = journal_path(self.out, block)
+        recs = read_journal(path, self._table_key, block, self._host)
+        if path.exists():
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                with open(path, "r+b") as f:
+                    f.truncate(data.rfind(b"\n") + 1)
         return recs
 
     def run(self, indices, max_seconds: float | None = None, deadline: float | None = None,
@@ -191,4 +270,4 @@ class RoundsProfiler(Profiler):
             self.table.append(archs[i].id, i, raw, extra)
         from ..tables import write_table
         write_table(self.table, self.out)
-        self.sidecar.unlink(missing_ok=True)
+        journal_path(self.out, block).unlink(missing_ok=True)      # its visits are the rows now
