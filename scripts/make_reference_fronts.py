@@ -1,37 +1,14 @@
-"""Compute and store normalisation bounds and reference Pareto fronts of the standard problems.
+"""Compute and store normalisation bounds and reference Pareto fronts of the standard problems
+(`hwgptbench.moo.reference_fronts`): hwgptbench/moo/problems.json and hwgptbench/moo/fronts/.
 
     python scripts/make_reference_fronts.py [--problems s:-params,flops ...]
 
-For each problem (whose columns the Benchmark serves now), evaluates a large budget: a fixed
-random sample, the smallest and largest architectures, and long NSGA-II and Pareto-local-search
-runs; bounds are the objective ranges over everything evaluated, the reference front is the
-non-dominated set of it. Writes hwgptbench/moo/fronts/<problem>.<sha12>.npz (F: signed objectives, X:
-feature rows; no pickle), then (atomically, checked) hwgptbench/moo/problems.json with each file's
-sha256, then removes the fronts it no longer lists: an interrupted run leaves a registry whose
-fronts all exist and match.
 Rerun after the surrogates change (their predictions, hence fronts and bounds, move).
 """
-from __future__ import annotations
-
 import argparse
-import hashlib
-import io
-import json
-import re
 import sys
-import time
-import warnings
 
-import numpy as np
-
-from hwgptbench.files import write_bytes
-from hwgptbench.moo import problem as pm
-from hwgptbench.moo.indicators import nondominated
-
-
-def file_name(name: str, digest: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.replace("-", "neg").replace(",", "__"))
-    return f"{stem}.{digest[:12]}.npz"
+from hwgptbench.moo.reference_fronts import make_reference_fronts
 
 
 def main(argv=None):
@@ -41,69 +18,8 @@ def main(argv=None):
     ap.add_argument("--budget", type=int, default=10_000, help="evaluations per optimizer run")
     ap.add_argument("--seeds", type=int, default=3, help="runs per optimizer")
     args = ap.parse_args(argv)
-    names = args.problems
-    if names is None:
-        names, missing = pm.available_problems()
-        for n, why in missing.items():
-            print(f"skip {n}: {why}")
-    pm.FRONTS_DIR.mkdir(exist_ok=True)
-    registry = json.loads(pm.REGISTRY.read_text())["problems"] if pm.REGISTRY.exists() else {}
-    for name in names:
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            P = pm.get_problem(name)
-        sp = P.space
-        Xs = [sp.sample_features(args.random, seed=12345), sp.encode([sp.smallest(), sp.largest()])]
-        for opt, options in (("nsga2", {"pop_size": 200}), ("pls", {}), ("morea", {})):
-            for seed in range(args.seeds):
-                Xs.append(_features_of_run(P, opt, options, args.budget, 1000 + seed))
-        X = np.unique(np.vstack(Xs), axis=0)
-        R = P.raw(X)
-        nd = nondominated(R)
-        # one architecture per distinct objective vector (layer permutations tie exactly)
-        F, first = np.unique(R[nd], axis=0, return_index=True)
-        Xf = X[nd][first]
-        order = np.lexsort(F.T[::-1])
-        buf = io.BytesIO()
-        np.savez_compressed(buf, F=F[order], X=Xf[order])
-        # named by its sha256: the old front stays beside it until the new registry is written
-        path = pm.FRONTS_DIR / file_name(P.name, hashlib.sha256(buf.getvalue()).hexdigest())
-        write_bytes(path, buf.getvalue())
-        registry[P.name] = {
-            "space": sp.name, "objectives": list(P.objectives),
-            "lower": R.min(axis=0).tolist(), "upper": R.max(axis=0).tolist(),
-            "ref_point_normalised": [1.0 + pm.REF_POINT_MARGIN] * P.n_obj,
-            "front_file": path.name, "front_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "n_front": int(len(F)), "n_evaluated": int(len(X)),
-            "surrogates_fingerprint": P.surrogates_fingerprint(),
-            "made_by": f"scripts/make_reference_fronts.py --random {args.random} --budget {args.budget} "
-                       f"--seeds {args.seeds}",
-        }
-        print(f"{P.name}: {len(F)} front points from {len(X)} architectures "
-              f"({time.perf_counter() - t0:.1f} s)")
-    out = {"schema": 1, "problems": registry}
-    for name in registry:                             # the registry is checked as it is loaded
-        pm.check_registry_entry(name, registry[name], pm.REGISTRY)
-    write_bytes(pm.REGISTRY, (json.dumps(out, indent=1, allow_nan=False) + "\n").encode())   # after its fronts
-    listed = {e["front_file"] for e in registry.values()}
-    for old in pm.FRONTS_DIR.glob("*.npz"):           # fronts no registry entry lists any more
-        if old.name not in listed:
-            old.unlink()
+    make_reference_fronts(args.problems, args.random, args.budget, args.seeds)
     return 0
-
-
-def _features_of_run(P, opt, options, budget, seed):
-    """Feature rows a run evaluated (re-run through ask/tell; deterministic under the seed)."""
-    from hwgptbench.moo.optimizers import make_optimizer
-    o = make_optimizer(opt, P, seed=seed, **options)
-    Xs, n = [], 0
-    while n < budget:
-        X = o.ask()
-        o.tell(X, P(X))
-        Xs.append(X)
-        n += len(X)
-    return np.vstack(Xs)
 
 
 if __name__ == "__main__":

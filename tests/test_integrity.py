@@ -302,13 +302,9 @@ def test_make_suite_write_is_atomic(tmp_path, monkeypatch):
 def test_make_reference_fronts_writes_the_registry_last(tmp_path, monkeypatch):
     """A run killed before its registry is written leaves the old registry, every front it lists
     intact; a finished run lists only fronts that exist and removes the ones it replaced."""
-    import importlib.util
-
     from hwgptbench.moo import problem as pm
+    from hwgptbench.moo import reference_fronts as mod
 
-    spec = importlib.util.spec_from_file_location("mrf", pm.Path(__file__).parents[1] / "scripts/make_reference_fronts.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     shutil.copytree(pm.FRONTS_DIR, tmp_path / "fronts")
     shutil.copy(pm.REGISTRY, tmp_path / "problems.json")
     monkeypatch.setattr(pm, "REGISTRY", tmp_path / "problems.json")
@@ -318,13 +314,13 @@ def test_make_reference_fronts_writes_the_registry_last(tmp_path, monkeypatch):
     real = mod.write_bytes
     monkeypatch.setattr(mod, "write_bytes", lambda p, b: (_ for _ in ()).throw(OSError("killed (injected)"))
                         if p.name == "problems.json" else real(p, b))
-    args = ["--problems", "s:-params,flops", "--random", "200", "--budget", "10", "--seeds", "1"]
+    args = dict(problems=["s:-params,flops"], random=200, budget=10, seeds=1, log=lambda *a: None)
     with pytest.raises(OSError, match="injected"):
-        mod.main(args)
+        mod.make_reference_fronts(**args)
     assert (tmp_path / "problems.json").read_bytes() == before
     assert pm.get_problem("s:-params,flops").reference_front.shape[1] == 2     # old front, verified
     monkeypatch.setattr(mod, "write_bytes", real)
-    mod.main(args)
+    mod.make_reference_fronts(**args)
     listed = {e["front_file"] for e in json.loads((tmp_path / "problems.json").read_text())["problems"].values()}
     assert {p.name for p in (tmp_path / "fronts").glob("*.npz")} == listed
     assert pm.get_problem("s:-params,flops").reference_front.shape[1] == 2     # new front, verified

@@ -187,23 +187,8 @@ def _check_corpus(table: Table, manifest: Path, rehearsal: bool) -> None:
 
 
 def _regenerate_fronts(log) -> list[str]:
-    """Rerun scripts/make_reference_fronts.py (bounds and fronts of every standard problem served)."""
-    import runpy
-    import sys
-
-    from ..paths import REPO
-    script = REPO / "scripts" / "make_reference_fronts.py"
-    if not script.exists():
-        raise FileNotFoundError("fronts: scripts/make_reference_fronts.py is only in a source checkout; "
-                                "merge there, or pass fronts=False (--no-fronts)")
-    argv = sys.argv
-    try:
-        sys.argv = [str(script)]
-        runpy.run_path(str(script), run_name="__main__")
-    except SystemExit as e:
-        if e.code not in (0, None):
-            raise RuntimeError(f"fronts: {script} exited with {e.code}") from None
-    finally:
-        sys.argv = argv
+    """Bounds and fronts of every standard problem served (`moo.reference_fronts`, in the package)."""
+    from ..moo.reference_fronts import MADE_BY, make_reference_fronts
+    make_reference_fronts(log=log)
     log("bounds and reference fronts regenerated")
-    return ["scripts/make_reference_fronts.py"]
+    return [MADE_BY]
