@@ -175,9 +175,16 @@ def test_leaderboard_refuses_results_it_cannot_compare(suite_run, tmp_path):
     write_results(df.assign(split="dev"), tmp_path / "mislabelled.csv")
     with pytest.raises(ValueError, match="labelled split 'dev'"):
         read_suite_results(tmp_path / "mislabelled.csv")
-    write_results(df.drop(columns="suite"), tmp_path / "plain.csv")
-    with pytest.raises(ValueError, match="not results of a suite run"):
+    write_results(df.drop(columns=["suite", "split"]), tmp_path / "plain.csv")     # as `hwgptbench run` writes
+    with pytest.raises(ValueError, match="ranks runs of 200: rerun with --budget 200"):
         read_suite_results(tmp_path / "plain.csv")
+    write_results(df.drop(columns=["problem"]), tmp_path / "noproblem.csv")
+    with pytest.raises(ValueError, match=r"no column\(s\) \['problem'\]"):
+        read_suite_results(tmp_path / "noproblem.csv")
+    one = df[df["problem"] == "s:-params,memory_MB_analytic"].rename(columns={"f:memory_MB_analytic": "f:flops"})
+    write_results(one.assign(problem="m:-params,flops").drop(columns=["suite", "split"]), tmp_path / "unpinned.csv")
+    with pytest.raises(ValueError, match="does not pin"):
+        read_suite_results(tmp_path / "unpinned.csv")
     short = df[~((df["optimizer"] == "rs") & (df["seed"] == 0) & (df["eval"] >= 10))]
     write_results(short, tmp_path / "short.csv")
     with pytest.raises(ValueError, match="different budgets"):
@@ -224,3 +231,23 @@ def test_leaderboard_verifies_results_as_evidence(suite_run, tmp_path):
     write_results(df.assign(seed=df["seed"] + 100), tmp_path / "more.csv")
     both, _ = read_suite_results([out, tmp_path / "more.csv"])
     assert len(both) == 2 * len(df)
+
+
+def test_a_run_folder_joins_the_suite_of_its_problems(suite_run, tmp_path, monkeypatch):
+    """`hwgptbench run` results carry no suite columns: with the suite's budget they are labelled as
+    reproduce labels them, and rank beside reproduce's results."""
+    import dataclasses
+
+    from hwgptbench.moo import leaderboard as lb
+    out, _ = suite_run
+    df = pd.read_csv(out / "results.csv")
+    suite = lb.get_suite("hwgptbench-suite/3")
+    monkeypatch.setattr(lb, "get_suite", lambda v=None: dataclasses.replace(suite, budget=20))
+    write_results(df.drop(columns=["suite", "split"]), tmp_path / "plain.csv")
+    got, _ = read_suite_results(tmp_path / "plain.csv")
+    pd.testing.assert_series_equal(got["split"], df["split"], check_names=False)
+    assert set(got["suite"]) == {"hwgptbench-suite/3"}
+    mine = df[df["optimizer"] == "rs"].assign(optimizer="mine").drop(columns=["suite", "split"])
+    write_results(mine, tmp_path / "mine.csv")
+    both, _ = read_suite_results([out, tmp_path / "mine.csv"])
+    assert set(both["optimizer"]) == set(OPTIMIZERS) | {"mine"}

@@ -128,7 +128,8 @@ def add_reproduce(p) -> None:
 
 def add_leaderboard(b) -> None:
     b.description = ("RESULTS: folders (or their results.csv) written by `hwgptbench reproduce`, all of "
-                     "one suite version.")
+                     "one suite version, and `hwgptbench run` folders of that suite's problems and budget "
+                     "(your own optimizer beside the baselines).")
     b.add_argument("results", nargs="+", metavar="RESULTS", help="result folders or results.csv files")
     b.add_argument("--split", choices=("dev", "test"), default=None, help="(default: all in RESULTS)")
     b.add_argument("--out", default=None, help="folder to also write leaderboard_<split>.md and "

@@ -59,17 +59,21 @@ def _check_rows(df: pd.DataFrame, f) -> None:
 
 def read_suite_results(paths, split: str | None = None) -> tuple[pd.DataFrame, Suite]:
     """Results of one suite version from folders or files, checked: the same version, problems
-    pinned by it under their own split, no run twice, every run of the same budget."""
+    pinned by it under their own split, no run twice, every run of the same budget. A `hwgptbench
+    run` folder (no suite columns) joins the suite of the others (or the newest) when its problems
+    are pinned there and its runs have the suite's budget."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    frames, sources = [], {}
+    frames, sources, plain = [], {}, []
     for path in paths:
         f = _results_file(path)
         df = read_results(f, verify=True)
-        missing = sorted({"suite", "split", "problem", "optimizer", "seed", "eval"} - set(df.columns))
+        missing = sorted({"problem", "optimizer", "seed", "eval"} - set(df.columns))
         if missing:
-            raise ValueError(f"RESULTS: {f} has no column(s) {missing}: not results of a suite run "
-                             "(`hwgptbench reproduce` records the suite version and split)")
+            raise ValueError(f"RESULTS: {f} has no column(s) {missing}: not results of `hwgptbench run` "
+                             "or `hwgptbench reproduce`")
+        if not {"suite", "split"} <= set(df.columns):
+            plain.append(len(frames))        # a `run` folder: placed in a suite below
         _check_rows(df, f)
         for key in df[_KEY].drop_duplicates().itertuples(index=False):
             if tuple(key) in sources:
@@ -78,6 +82,8 @@ def read_suite_results(paths, split: str | None = None) -> tuple[pd.DataFrame, S
         frames.append(df.assign(_file=str(f)))
     if not frames:
         raise ValueError("RESULTS: expected at least one results folder or file")
+    if plain:
+        _place_in_suite(frames, plain)
     df = pd.concat(frames, ignore_index=True)
     versions = df.groupby("suite")["_file"].unique()
     if len(versions) != 1:
@@ -108,6 +114,26 @@ def read_suite_results(paths, split: str | None = None) -> tuple[pd.DataFrame, S
                          "found " + "; ".join(f"{p} {o}: seeds {list(s)}" for (p, o), s in
                                               seed_sets.drop_duplicates().items()))
     return df.drop(columns="_file").reset_index(drop=True), suite
+
+
+def _place_in_suite(frames: list[pd.DataFrame], plain: list[int]) -> None:
+    """Label the results of `hwgptbench run` folders with the suite version of the other results
+    (or the newest), and each problem with its split there; a problem the suite does not pin, or a
+    budget other than the suite's, is an error that says what would make the folder rankable."""
+    versions = {str(v) for i, d in enumerate(frames) if i not in plain for v in d["suite"].unique()}
+    suite = get_suite(versions.pop() if len(versions) == 1 else None)
+    for i in plain:
+        df, f = frames[i], frames[i]["_file"].iloc[0]
+        for problem in df["problem"].unique():
+            if problem not in suite.pinned:
+                raise ValueError(f"RESULTS: {f} ran problem {problem!r}, which suite {suite.version} does not "
+                                 f"pin; a leaderboard ranks a suite's problems: run one of {list(suite.pinned)} "
+                                 f"(or `hwgptbench reproduce --optimizer module:Class`)")
+        budgets = sorted(int(b) for b in df.groupby(["problem", "optimizer", "seed"]).size().unique())
+        if budgets != [suite.budget]:
+            raise ValueError(f"RESULTS: {f} holds runs of {budgets} evaluations; suite {suite.version} ranks runs "
+                             f"of {suite.budget}: rerun with --budget {suite.budget} --seeds {len(suite.seeds)}")
+        frames[i] = df.assign(suite=suite.version, split=df["problem"].map(suite.split_of))
 
 
 # ---- statistics -----------------------------------------------------------------------------------------
