@@ -1,6 +1,7 @@
 """The GPU lease plan: budget logic, $OUT layout, merge refusals, the CUDA measuring path on a fake
 CUDA, and the whole plan rehearsed on this CPU (killed with a real signal, resumed, merged)."""
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -241,7 +242,6 @@ def test_rehearsal_killed_resumed_merged_and_optimised(tmp_path):
     with pytest.raises(ValueError, match="rehearsal"):
         merge_results(out, data_dir=data, refit=False, fronts=False, log=lambda *a: None)
     # the mark cannot be edited away: the tables carry it too (issue 21)
-    import shutil
     forged = tmp_path / "forged"
     shutil.copytree(out, forged)
     st = json.loads((forged / "state.json").read_text())
@@ -311,3 +311,41 @@ def test_cli_errors_name_the_field(tmp_path, capsys):
     assert main(["--lease-left", "50", "--out", str(tmp_path / "o"), "--work-dir", str(tmp_path / "w")]) == 2
     assert "lease_s" in capsys.readouterr().err
     assert main([]) == 2 and "--out" in capsys.readouterr().err
+
+
+def test_a_missing_damaged_or_foreign_part_of_a_lease_is_named_and_nothing_merges(tmp_path):
+    """publish() lists every part it writes with its sha256 in the returned state.json; reading the
+    folder back checks each (issue 21: a DIR whose table was removed used to merge with rc 0)."""
+    from hwgptbench.gpu_plan.merge import merge_results, read_results_dir
+    from hwgptbench.gpu_plan.state import publish
+    from hwgptbench.profiling.profiling_set import profiling_set
+    from hwgptbench.tables import Table
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    work.mkdir()
+    (work / "state.json").write_text(json.dumps({"version": 1, "stages": {}, "config": {}}))
+    (work / "log.txt").write_text("log\n")
+    archs = profiling_set("s", 3)
+    t = Table("profile", "s", "h100", [a.id for a in archs], np.arange(3), {"latency_ms": np.full((3, 2), 5.0)},
+              {"latency_ms": "ms"}, {"latency_ms": "measured"},
+              {"device": "h100", "hardware": {"gpu": {"gpu_name": "NVIDIA H100 80GB HBM3"}},
+               "protocol_key": {"backend": "cuda", "batch": 8, "seq": 1024, "dtype": "bfloat16"}, "runs": []})
+    write_table(t, work / "s_h100.h5")
+    publish(work, out, {"s_h100.h5": work / "s_h100.h5"}, {})
+    state = json.loads((out / "state.json").read_text())
+    assert set(state["published"]) == {"s_h100.h5"}
+    assert read_results_dir(out, tmp_path / "x1")["tables"]["s_h100.h5"].arch_ids == t.arch_ids
+
+    def broken(name, how):
+        d = tmp_path / name
+        shutil.copytree(out, d)
+        how(d)
+        return d
+    missing = broken("missing", lambda d: (d / "s_h100.h5").unlink())
+    damaged = broken("damaged", lambda d: (d / "s_h100.h5").write_bytes((d / "s_h100.h5").read_bytes()[:-1] + b"x"))
+    foreign = broken("foreign", lambda d: shutil.copy(d / "s_h100.h5", d / "m_h100.h5"))
+    for d, needle in ((missing, "s_h100.h5' is missing"), (damaged, "differs from what the lease published"),
+                      (foreign, "not parts of this lease")):
+        with pytest.raises((ValueError, FileNotFoundError), match=needle):
+            merge_results(d, data_dir=tmp_path / "data", refit=False, fronts=False, log=lambda *a: None)
+        assert not (tmp_path / "data").exists()

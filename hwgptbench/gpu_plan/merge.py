@@ -9,6 +9,7 @@ same corpus. Tables are written atomically, one by one, after all checks passed.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tarfile
@@ -37,8 +38,11 @@ def read_results_dir(results_dir, scratch) -> dict:
         raise FileNotFoundError(f"results: {str(d)!r} has no state.json; is it the $OUT of a gpu-plan call?")
     try:
         state = json.loads(state_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"results: {str(state_path)!r} is not valid JSON ({e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"results: {str(state_path)!r} is not valid JSON text ({type(e).__name__})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"results: {str(state_path)!r} holds {type(state).__name__}, not the plan's state object")
+    _check_parts(d, state)
     tables = {}
     for p in sorted(d.glob("*.h5")):
         m = _TABLE.fullmatch(p.name)
@@ -60,6 +64,29 @@ def read_results_dir(results_dir, scratch) -> dict:
                 (tmp / m[2]).write_bytes(tar.extractfile(member).read())
         runs[p.name[len("supernet_"):-len(".tar.gz")]] = tmp
     return {"state": state, "tables": tables, "runs": runs}
+
+
+def _check_parts(d: Path, state: dict) -> None:
+    """Every part state.json lists (``published``: name -> sha256) is there and intact, and no table
+    or run is there that it does not list. A state of a plan version before the list is read as it
+    is (its parts cannot be checked)."""
+    published = state.get("published")
+    if published is None:
+        return
+    if not isinstance(published, dict):
+        raise ValueError(f"results: {str(d / 'state.json')!r}: 'published' is not a name -> sha256 map")
+    for name, sha in sorted(published.items()):
+        p = d / name
+        if not p.is_file():
+            raise FileNotFoundError(f"results: {str(p)!r} is missing; the lease published it (state.json lists "
+                                    "it): copy it back from where the call's files came, nothing was merged")
+        if hashlib.sha256(p.read_bytes()).hexdigest() != sha:
+            raise ValueError(f"results: {str(p)!r} differs from what the lease published (sha256); it was "
+                             "changed or damaged: nothing was merged")
+    extra = sorted(p.name for p in d.iterdir() if p.name.endswith((".h5", ".tar.gz")) and p.name not in published)
+    if extra:
+        raise ValueError(f"results: {extra} in {str(d)!r} are not parts of this lease (state.json does not list "
+                         "them); remove them: nothing was merged")
 
 
 def _same_hardware(base: Table, new: Table) -> None:

@@ -68,6 +68,10 @@ def report(results_dir) -> str:
                        f"{_pct(np.percentile(lat, 90) if lat.size else None)} | {e_rows} | "
                        f"{_pct(np.median(ecv) if ecv.size else None)} | {win:.2f} | {mem} |")
         cal = state.get("calibration", {})
+        profiled = sorted({t.space for t in res["tables"].values()} - set(cal))
+        if profiled and state.get("stages", {}).get("calibrate", {}).get("status") == "done":
+            raise ValueError(f"results: state.json's calibration lacks space(s) {profiled} that the lease "
+                             "calibrated and profiled; the state was edited or damaged")
         if cal:
             out += ["", "Energy window (chosen per space from this lease's calibration; CV of J/forward "
                         "over windows, median of the space's extreme architectures):", "",

@@ -11,6 +11,7 @@ at its limit still returns every finished file whole.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import io
 import json
 import shutil
@@ -101,7 +102,9 @@ def pack_run(run_dir: Path, space: str) -> bytes:
 
 def publish(work_dir: Path, out_dir: Path, tables: dict, runs: dict) -> list[str]:
     """Copy the results into `out_dir`: state, log, `tables` ({out name: path}) and `runs`
-    ({space: supernet run folder}); at most 8 files of at most 16 MiB, written atomically."""
+    ({space: supernet run folder}); at most 8 files of at most 16 MiB, written atomically. The
+    state.json in `out_dir` lists every other part with its sha256 (``published``), written last,
+    so that a merge or report knows a missing or damaged part by name."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"state.json": work_dir / "state.json", "log.txt": work_dir / "log.txt", **tables}
@@ -109,16 +112,25 @@ def publish(work_dir: Path, out_dir: Path, tables: dict, runs: dict) -> list[str
     names += [f"supernet_{s}.tar.gz" for s, d in runs.items() if Path(d).is_dir()]
     if len(names) > MAX_OUT_FILES:
         raise RuntimeError(f"$OUT: {len(names)} files would not all come back (at most {MAX_OUT_FILES}): {names}")
+    published = {}
     for name in names:
         if name.startswith("supernet_"):
             space = name[len("supernet_"):-len(".tar.gz")]
             data = pack_run(Path(runs[space]), space)
+        elif name == "state.json":
+            continue
         else:
             data = Path(files[name]).read_bytes()
         if len(data) > MAX_OUT_BYTES:
             raise RuntimeError(f"$OUT: {name} is {len(data) / 2 ** 20:.1f} MiB, over the {MAX_OUT_BYTES >> 20} MiB "
                                "that come back")
         write_bytes(out_dir / name, data)
+        if name != "log.txt":                       # the log grows after publishing; it is not evidence
+            published[name] = hashlib.sha256(data).hexdigest()
+    if "state.json" in names:
+        state = json.loads(Path(files["state.json"]).read_text())
+        state["published"] = published
+        write_bytes(out_dir / "state.json", (json.dumps(state, indent=1, sort_keys=True) + "\n").encode())
     return names
 
 
