@@ -286,11 +286,47 @@ class Benchmark:
             src = self.metrics()
             hint = "; other sources serve it under their own names (never in its place): " + ", ".join(
                 f"{q!r} ({src[q]['kind']}, {src[q]['source']})" if q in src else repr(q) for q in other_source)
-        elif near := difflib.get_close_matches(m, known, n=3):
+        elif "@" not in m and (near := difflib.get_close_matches(m, known, n=3)):
             hint = f"; did you mean {near}?"
         return (f"metrics: {m!r} is not available for space {self.space.name!r}{scope}"
-                + (f" ({'; '.join(why)})" if why else "") + hint
+                + (f" ({'; '.join(why)})" if why else "") + hint + self._what_would_serve(m)
                 + f"; available metrics: {known}; columns: {list(names)}{self._missing_note()}")
+
+    def _what_would_serve(self, m: str) -> str:
+        """Why a column is not served and what would serve it: a device measured for other spaces,
+        a device measured nowhere (or a misspelt one), our perplexity before its table exists."""
+        import difflib
+
+        from .space import SPACES
+        try:
+            col = Column.parse(m)
+        except ValueError:
+            return ""
+        if col.device is not None:
+            where = {sp: sorted({e.get("device") for e in self._store.entries(sp).values()} - {None})
+                     for sp in SPACES}
+            mine = where[self.space.name]
+            if col.device in mine:
+                return (f"; device {col.device!r} is measured for space {self.space.name!r}, but not "
+                        f"{col.quantity!r}")
+            others = [sp for sp, ds in where.items() if col.device in ds]
+            if others:
+                return (f"; device {col.device!r} is measured for space(s) {others}, not {self.space.name!r}: "
+                        f"profile it (`hwgptbench profile --space {self.space.name} --device {col.device}` on that "
+                        "device), then `hwgptbench fit-surrogates`")
+            every = sorted({d for ds in where.values() for d in ds})
+            near = difflib.get_close_matches(col.device, every, n=2, cutoff=0.8)    # h200x -> h200, not a100 -> h100
+            if near:
+                return f"; no device {col.device!r} in this benchmark: did you mean {near}?"
+            return (f"; device {col.device!r} is measured nowhere in this benchmark (devices: {every}): "
+                    f"measure it with `hwgptbench profile --device {col.device}` on a CPU or `hwgptbench gpu-plan` "
+                    "on a GPU, then `hwgptbench fit-surrogates`")
+        if col.quantity in ("perplexity", "accuracy"):
+            how = ("`hwgptbench xs-pipeline` trains and scores it on CPUs (README, 'Regenerate the xs benchmark')"
+                   if self.space.name == "xs" else "`hwgptbench gpu-plan` trains it on a GPU (scripts/GPU_RUNBOOK.md)")
+            return (f"; our supernet's {col.quantity} for {self.space.name!r} comes from "
+                    f"data/{self.space.name}/perplexity.h5, which is not shipped yet: {how}")
+        return ""
 
     def _missing_note(self) -> str:
         if self._store.manifest.get("missing"):

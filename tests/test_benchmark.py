@@ -237,3 +237,18 @@ def test_readme_what_ships_table_is_the_code_s():
     assert m, "README lacks the what-ships table"
     assert m.group(1) == what_ships(), ("README's what-ships table differs from the code; regenerate it "
                                         "with hwgptbench.benchmark.what_ships()")
+
+
+@pytest.mark.parametrize("space,metric,needle", [
+    ("m", "latency_ms@a100", "'a100' is measured nowhere in this benchmark"),
+    ("m", "latency_ms@h200x", "no device 'h200x' in this benchmark: did you mean ['h200']"),
+    ("xs", "latency_ms@h100", "'h100' is measured for space(s) ['s', 'm', 'l'], not 'xs'"),
+    ("xs", "perplexity", "data/xs/perplexity.h5, which is not shipped yet: `hwgptbench xs-pipeline`"),
+    ("s", "perplexity", "'perplexity_hwgpt' (third-party predictor"),
+    ("s", "latncy_ms", "did you mean ['latency_ms']"),
+])
+def test_a_missing_column_says_what_would_serve_it(space, metric, needle):
+    from hwgptbench import Benchmark
+    with pytest.raises(ValueError) as e:
+        Benchmark(space).select([metric])
+    assert needle in str(e.value)
