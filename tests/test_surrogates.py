@@ -36,13 +36,15 @@ def test_design_matrix_derived_features_equal_cost_model(space, batch, seq):
     np.testing.assert_allclose(F[:, sp.n_features:], cost.exact_features(X, space, batch, seq), rtol=1e-6)
 
 
-def test_numpy_trees_equal_xgboost():
+@pytest.mark.parametrize("depth", [0, 1, 3, 4])      # a lone leaf, the lookup path (<= 3), the level walk
+def test_numpy_trees_equal_xgboost(depth):
     rng = np.random.default_rng(0)
-    F = rng.integers(0, 5, size=(400, 7)).astype(np.float32)
-    y = F[:, 0] * 2 - F[:, 3] ** 2 + rng.standard_normal(400)
-    booster = xgb.train({"max_depth": 4, "eta": 0.3, "nthread": 1, "seed": 0, "base_score": 0.0},
+    F = rng.integers(0, 5, size=(5000, 7)).astype(np.float32)        # more rows than one chunk
+    y = F[:, 0] * 2 - F[:, 3] ** 2 + F[:, 1] * F[:, 2] + rng.standard_normal(5000)
+    lone = {"max_depth": 1, "min_split_loss": 1e12} if depth == 0 else {"max_depth": depth}   # (0 is unlimited)
+    booster = xgb.train({**lone, "eta": 0.3, "nthread": 1, "seed": 0, "base_score": 0.0},
                         xgb.DMatrix(F, label=y), 50)
-    margin = rng.standard_normal(400)
+    margin = rng.standard_normal(5000)
     want = booster.inplace_predict(F, base_margin=margin.astype(np.float32))
     got = TreeEnsemble.from_ubj(bytes(booster.save_raw("ubj"))).predict(F, margin)
     np.testing.assert_array_equal(got, want)          # xgboost's own arithmetic, bit for bit
