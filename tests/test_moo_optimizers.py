@@ -141,3 +141,27 @@ def test_bad_constructor_options_are_named(name, kwargs, match, problem):
         pytest.importorskip("optuna")
     with pytest.raises((ValueError, TypeError), match=match):
         make_optimizer(name, problem, **kwargs)
+
+
+def test_every_optimizer_gives_the_same_results_whatever_the_thread_settings(tmp_path):
+    """Each optimizer, the same seed, in fresh processes with 1 and with 2 BLAS/OpenMP threads: the
+    evaluated objectives are identical (reproduce's results must not depend on worker_threads)."""
+    import os
+    import subprocess
+    import sys
+
+    from hwgptbench.moo.optimizers import optimizer_names
+    code = ("import hashlib, sys, warnings\nwarnings.simplefilter('ignore')\n"
+            "from hwgptbench.moo.runner import run\n"
+            "for name in sys.argv[1:]:\n"
+            "    df = run('s:perplexity_hwgpt,latency_ms@h100', name, budget=60, seed=3)\n"
+            "    f = df[[c for c in df.columns if c.startswith('f:')]].to_numpy()\n"
+            "    print(name, hashlib.sha256(f.tobytes()).hexdigest())\n")
+    names = [n for n in optimizer_names() if n != "moasha"]            # moasha needs fidelities
+    out = {}
+    for t in ("1", "2"):
+        env = {**os.environ, **{k: t for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+        r = subprocess.run([sys.executable, "-c", code, *names], env=env, capture_output=True, text=True,
+                           check=True, timeout=600)
+        out[t] = r.stdout.splitlines()
+    assert len(out["1"]) == len(names) and out["1"] == out["2"]

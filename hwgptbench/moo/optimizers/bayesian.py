@@ -79,6 +79,14 @@ class _GPBatchBO(GenotypeOptimizer):
         return G[self._novel(G)]
 
     def _propose(self):
+        """The next batch. GP fits and predictions run with one BLAS/OpenMP thread whatever the
+        environment: a reduction split over threads sums in another order, and the kernel
+        optimiser then follows another path, so the same seed would give other proposals."""
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(limits=1):
+            return self._propose_single_threaded()
+
+    def _propose_single_threaded(self):
         if len(self.G) < self.n_init:
             return self._fill_novel(lambda m: self.encoding.sample(m, self.rng),
                                     min(self.batch_size, self.n_init - len(self.G)))
