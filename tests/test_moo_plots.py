@@ -86,7 +86,8 @@ def test_attainment_shares_orientation_and_axes_with_fronts():
     att = _drawn(plots.plot_attainment(df, PROBLEM)).axes
     assert len(att) == 2
     for ax in att:
-        assert ax.get_xlabel() == front.get_xlabel() and ax.get_ylabel() == front.get_ylabel()
+        flat = lambda t: " ".join(t.split())           # noqa: E731  (labels wrap at other widths)
+        assert flat(ax.get_xlabel()) == flat(front.get_xlabel()) and flat(ax.get_ylabel()) == flat(front.get_ylabel())
         assert ax.get_xlim() == pytest.approx(front.get_xlim())
         assert ax.get_ylim() == pytest.approx(front.get_ylim())
     median = _line(att[0], ">= 50% of runs")
@@ -144,3 +145,16 @@ def test_hv_curves_of_a_single_block_frame():
     df.insert(3, "eval", range(12))
     curve = plots.plot_hv_curves(df, PROBLEM).axes[0].get_lines()[0].get_ydata()
     assert curve[-1] == pytest.approx(hypervolume(F, get_problem(PROBLEM).ref_point))
+
+
+def test_up_to_18_optimizers_differ_in_colour_and_none_is_the_reference_grey():
+    from matplotlib.colors import to_rgb
+
+    from hwgptbench.moo.plot_style import REFERENCE_COLOUR, optimizer_styles
+    st = optimizer_styles([f"o{i}" for i in range(20)])
+    colours = [to_rgb(v["color"]) for v in st.values()]
+    assert len(set(colours[:18])) == 18
+    assert len({(c, v["marker"]) for c, v in zip(colours, st.values())}) == 20
+    for r, g, b in colours:                              # no grey: the hues differ
+        assert max(r, g, b) - min(r, g, b) > 0.1, (r, g, b)
+    assert to_rgb(REFERENCE_COLOUR) not in colours

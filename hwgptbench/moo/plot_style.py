@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["ObjectiveAxis", "objective_axes", "optimizer_styles", "figure", "pairs", "staircase",
-           "save"]
+           "save", "palette", "wrap", "REFERENCE_COLOUR"]
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h")
 PRETTY = {"params": "parameters", "flops": "FLOPs", "memory_MB_analytic": "memory (analytic)",
@@ -61,12 +61,32 @@ def objective_axes(P) -> list[ObjectiveAxis]:
     return axes
 
 
-def optimizer_styles(optimizers) -> dict[str, dict]:
-    """A distinct colour and marker for each optimizer, in the order given."""
+REFERENCE_COLOUR = "0.6"        # the reference front's grey: no optimizer is drawn in a grey
+
+
+def palette() -> list:
+    """18 colours for optimizers, none of them grey: tab10 without its grey, then tab20's light
+    partners of the same hues (so optimizers 10-18 read as lighter versions of 1-9, with other markers)."""
     from matplotlib import colormaps
-    colours = colormaps["tab10"].colors
-    return {o: {"color": colours[i % len(colours)], "marker": MARKERS[i % len(MARKERS)]}
+    tab10, tab20 = colormaps["tab10"].colors, colormaps["tab20"].colors
+    return [c for i, c in enumerate(tab10) if i != 7] + [tab20[2 * i + 1] for i in range(10) if i != 7]
+
+
+def optimizer_styles(optimizers) -> dict[str, dict]:
+    """A distinct colour, marker and line style for each optimizer, in the order given: 18 colours
+    and 9 markers, so the first 18 differ in colour and every pair of the first 162 in colour or
+    marker; none is the reference front's grey."""
+    colours = palette()
+    dashes = ("-", "--", "-.", ":")
+    return {o: {"color": colours[i % len(colours)], "marker": MARKERS[(i + i // len(colours)) % len(MARKERS)],
+                "ls": dashes[(i // len(colours)) % len(dashes)] if i >= len(colours) else "-"}
             for i, o in enumerate(optimizers)}
+
+
+def wrap(text: str, width: int) -> str:
+    """Long titles and axis labels broken at word boundaries, so nothing is cut off at paper width."""
+    import textwrap
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
 
 
 def pairs(n_obj: int) -> list[tuple[int, int]]:

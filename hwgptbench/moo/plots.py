@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .indicators import eaf, eafdiff, nondominated
-from .plot_style import figure, objective_axes, optimizer_styles, pairs, save, staircase
+from .plot_style import REFERENCE_COLOUR, figure, objective_axes, optimizer_styles, pairs, save, staircase, wrap
 from .problem import get_problem
 from .runner import final_rows, hv_curves
 
@@ -59,7 +59,7 @@ class _View:
                "\none panel per pair of objectives: the runs' points projected onto the pair"
                if projected_runs else "\none panel per pair of objectives: the points of the "
                f"{self.P.n_obj}-objective set projected onto the pair")
-        return f"{self.P.name}\n{what}{how}"
+        return wrap(f"{self.P.name}\n{what}{how}", 95)
 
     def sets(self, name, pair):
         return [R[:, list(pair)] for R in self.runs[name] if len(R)]
@@ -75,8 +75,8 @@ class _View:
             set_lim(ends[0] - pad, ends[1] + pad)
             fmt.get_major_formatter().set_useOffset(False)
         if labels:
-            ax.set_xlabel(self.axes[pair[0]].label, fontsize=8)
-            ax.set_ylabel(self.axes[pair[1]].label, fontsize=8)
+            ax.set_xlabel(wrap(self.axes[pair[0]].label, 48), fontsize=8)
+            ax.set_ylabel(wrap(self.axes[pair[1]].label, 40), fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.25, lw=0.5)
 
@@ -86,14 +86,15 @@ class _View:
         if self.front is not None:
             F = self.front[:, list(pair)]
             F = F[nondominated(F)] if projected_runs else F
-            self.draw(ax, F, pair, ls="none", marker=".", ms=2.5, color="0.6", zorder=1,
+            self.draw(ax, F, pair, ls="none", marker=".", ms=2.5, color=REFERENCE_COLOUR, zorder=1,
                       label="reference front (best known)" if label else None)
 
     def median_front(self, ax, name, pair, lw=1.4, **style):
         (S,) = eaf(self.sets(name, pair), (50,))
         V, at = staircase(S, self.ref[list(pair)])
         every = at[:: max(1, len(at) // 25)]           # <= ~25 markers, so fronts stay legible
-        style = {**self.styles[name], **style}
+        # open markers: where fronts overlap, the ones drawn first still show through
+        style = {"mfc": "none", "mew": 1.0, "alpha": 0.9, **self.styles[name], **style}
         return self.draw(ax, V, pair, markevery=list(every), ms=4.5, lw=lw, label=name, zorder=3,
                          **style)
 
@@ -101,8 +102,8 @@ class _View:
         """Points of the median attainment surface of all objectives, projected onto the pair."""
         (S,) = eaf([R for R in self.runs[name] if len(R)], (50,))
         S = S[np.all(S < self.ref, axis=1)][:, list(pair)]
-        return self.draw(ax, S, pair, ls="none", ms=4, alpha=0.75, mew=0, label=name, zorder=3,
-                         **self.styles[name])
+        return self.draw(ax, S, pair, ms=4, alpha=0.8, mew=0.9, mfc="none", label=name, zorder=3,
+                         **{**self.styles[name], "ls": "none"})
 
 
 def plot_fronts(df, problem=None, optimizers=None):
@@ -120,8 +121,9 @@ def plot_fronts(df, problem=None, optimizers=None):
     n = len(next(iter(v.runs.values())))
     fig.suptitle(v.title(f"median attainment front of each optimizer (50% EAF over {_seeds(n)})",
                          projected_runs=two), fontsize=9)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=8,
-               ncol=min(5, len(v.optimizers) + 1), frameon=False)
+    # as many legend columns as the figure's width holds (about 1.7 in each), so none is cut off
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=7.5,
+               ncol=max(1, min(len(v.optimizers) + 1, int(fig.get_figwidth() / 1.7))), frameon=False)
     return fig
 
 
@@ -129,15 +131,18 @@ def plot_attainment(df, problem=None, optimizers=None, percentiles=(25, 50, 75))
     """Attainment surfaces of each optimizer (one panel each, one row per pair of objectives):
     the regions attained by at least 25/50/75% of the runs, darker where more runs attain."""
     v = _View(df, problem, optimizers)
-    k = len(v.optimizers)
-    fig, axes = figure(k * len(v.pairs), width=3.3, height=3.0,
-                       ncols=k if len(v.pairs) > 1 else min(k, 4))
+    k, m = len(v.optimizers), len(v.pairs)
+    # one row per optimizer and one column per pair of objectives (3 columns at most: a page's
+    # width); two objectives: one panel per optimizer, 4 to a row
+    fig, axes = figure(k * m, width=2.6 if m > 1 else 3.0, height=2.4 if m > 1 else 2.7,
+                       ncols=m if m > 1 else min(k, 4))
+    at = (lambda i, o: axes[o * m + i]) if m > 1 else (lambda i, o: axes[o])
     percentiles = sorted(percentiles)
     dashes = {p: ":" if p < 50 else "-" if p == 50 else "--" for p in percentiles}
     for i, pair in enumerate(v.pairs):
         ref = v.ref[list(pair)]
-        for ax, name in zip(axes[i * k:(i + 1) * k], v.optimizers):
-            colour = v.styles[name]["color"]
+        for o, name in enumerate(v.optimizers):
+            ax, colour = at(i, o), v.styles[name]["color"]
             v.reference(ax, pair, label=False)
             for p, S in zip(percentiles, eaf(v.sets(name, pair), percentiles)):
                 V, _ = staircase(S, ref)
@@ -148,14 +153,14 @@ def plot_attainment(df, problem=None, optimizers=None, percentiles=(25, 50, 75))
                     v.draw(ax, V, pair, color=colour, lw=1.4 if p == 50 else 0.8, ls=dashes[p],
                            label=f">= {p}% of runs")
             v.setup(ax, pair, labels=False)
-            ax.set_title(name, fontsize=9, color=colour)
-            ax.set_xlabel(v.axes[pair[0]].label, fontsize=6.5)
-            ax.set_ylabel(v.axes[pair[1]].label, fontsize=6.5)
+            ax.set_title(name, fontsize=8.5, color=colour, fontweight="bold")
+            ax.set_xlabel(wrap(v.axes[pair[0]].label, 34), fontsize=6.5)
+            ax.set_ylabel(wrap(v.axes[pair[1]].label, 30), fontsize=6.5)
     n = len(next(iter(v.runs.values())))
     fig.suptitle(v.title(f"attainment surfaces over {_seeds(n)}: the region attained by at least "
                          + "/".join(map(str, percentiles)) + "% of the runs, darker where more "
-                         "runs attain it"), fontsize=9)
-    axes[0].legend(fontsize=6.5, loc="upper left")
+                         "runs attain it"), fontsize=8.5)
+    axes[0].legend(fontsize=6, loc="upper right", framealpha=0.8)
     return fig
 
 
@@ -216,9 +221,11 @@ def plot_hv_curves(df, problem=None, curves=None, log_x: bool = False):
         se = (stats["std"].fillna(0) / np.sqrt(stats["count"])).to_numpy()
         x, m = stats.index.to_numpy(), stats["mean"].to_numpy()
         st = styles[name]
-        ax.plot(x, m, label=name, lw=1.3, color=st["color"], marker=st["marker"], ms=4,
-                markevery=0.1)                    # evenly spaced on screen, also on a log axis
-        ax.fill_between(x, m - se, m + se, alpha=0.18, color=st["color"], lw=0)
+        ax.plot(x, m, label=name, lw=1.3, color=st["color"], marker=st["marker"], ms=4, ls=st["ls"],
+                mfc="none", markevery=0.1)        # evenly spaced on screen, also on a log axis
+        # light bands with edges: runs that share an initial design overlap there, and a filled
+        # band per optimizer would blend into one colour
+        ax.fill_between(x, m - se, m + se, alpha=0.08, color=st["color"], lw=0.6)
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel("evaluations" + (" (log scale)" if log_x else ""), fontsize=8)
@@ -226,9 +233,13 @@ def plot_hv_curves(df, problem=None, curves=None, log_x: bool = False):
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.25, lw=0.5)
     n = curves.groupby("optimizer")["seed"].nunique().min()
-    ax.set_title(f"{P.name}\nhypervolume of normalised objectives (reference point "
-                 f"{P.ref_point[0]:.1f})\nmean +- s.e. over {_seeds(n)}", fontsize=9)
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(wrap(f"{P.name}\nhypervolume of normalised objectives (reference point "
+                      f"{P.ref_point[0]:.1f})\nmean +- s.e. over {_seeds(n)}", 70), fontsize=9)
+    k = curves["optimizer"].nunique()
+    if k > 8:                                          # many optimizers: the legend beside the axes
+        ax.legend(fontsize=6.5, ncol=1, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    else:
+        ax.legend(fontsize=7, ncol=2)
     return fig
 
 
