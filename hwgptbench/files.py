@@ -60,6 +60,11 @@ def remove_partials(path) -> list[Path]:
 def check_writable(path) -> None:
     """Fail now, with the path in the message, if `path` cannot be written (before any work)."""
     path = Path(path)
+    if path.is_symlink():
+        raise PermissionError(f"output: {str(path)!r} is a symlink; name the file itself (a write replaces "
+                              "the link, and a link that leads nowhere would be replaced silently)")
+    if path.is_dir():
+        raise IsADirectoryError(f"output: {str(path)!r} is a folder; expected a file path")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)

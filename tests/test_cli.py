@@ -282,3 +282,28 @@ def test_a_closed_pipe_is_not_an_error():
     p.stdout.close()
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 0 and "Broken pipe" not in err and "Traceback" not in err, err
+
+
+def test_paths_that_are_not_what_they_should_be_are_named(tmp_path, capsys, monkeypatch):
+    """A symlink loop, a folder where a table belongs, a path through a file, a binary @file: each
+    an error naming the path and what stands there, and nothing is replaced (issue 21: a --table
+    that was a symlink loop was replaced by a new table)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "a.json").write_bytes(bytes(range(128, 256)))
+    cases = [(["profile", "--space", "s", "--table", "loop", "-n", "1"], "'loop' is not a table file (it is a symlink that leads nowhere"),
+             (["profile", "--space", "s", "--table", "folder", "-n", "1"], "'folder' is not a table file (it is a folder)"),
+             (["profile", "--space", "s", "--table", "file/t.h5", "-n", "1"], "its folder 'file' is not a folder (it is a file)"),
+             (["profile", "--space", "s", "--table", "loop/t.h5", "-n", "1"], "its folder 'loop' is not a folder (it is a symlink"),
+             (["fit-surrogates", "--data", "loop"], "'loop' is not a folder (it is a symlink that leads nowhere"),
+             (["query", "@a.json", "--space", "s"], "'a.json' is not UTF-8 text")]
+    for argv, needle in cases:
+        assert main(argv) == 2, argv
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert needle in last and "Errno" not in last and "codec" not in last, last
+    assert (tmp_path / "loop").is_symlink() and (tmp_path / "file").read_text() == "x"
+    from hwgptbench.files import check_writable
+    with pytest.raises(PermissionError, match="is a symlink"):
+        check_writable(tmp_path / "loop")

@@ -13,17 +13,20 @@ def parse_arch(text: str, space: str | None = None):
     text = text.strip()
     if text.startswith("@"):
         try:
-            with open(text[1:]) as f:
+            with open(text[1:], encoding="utf-8") as f:
                 text = f.read().strip()
         except OSError as e:
             raise ValueError(f"arch: cannot read {text[1:]!r} ({e.strerror or e})") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"arch: {text[1:]!r} is not UTF-8 text; expected a JSON architecture dict "
+                             "or a string id") from None
     if text.startswith("{"):
         try:
             d = json.loads(text)
         except json.JSONDecodeError as e:
             raise ValueError(f"arch: not valid JSON ({e})") from None
         if space is None and isinstance(d, dict) and "space" not in d:
-            raise ValueError("--space: a dict architecture needs its space: pass --space s|m|l "
+            raise ValueError(f"--space: a dict architecture needs its space: pass --space {'|'.join(SPACES)} "
                              "(or a 'space' key in the dict)")
         return as_arch(d, space)
     return as_arch(text, space)

@@ -83,9 +83,35 @@ def existing_file(text) -> Path:
 def _existing(text, folder: bool) -> Path:
     path = Path(text)
     if not (path.is_dir() if folder else path.is_file()):
-        other = "a file" if folder else "a folder"
-        raise argparse.ArgumentTypeError(f"{text!r} is not {'a folder' if folder else 'a file'} ("
-                                          f"{f'it is {other}' if path.exists() else 'it does not exist'})")
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'a folder' if folder else 'a file'} ({_what_is(path)})")
+    return path
+
+
+def _what_is(path: Path) -> str:
+    """What stands at `path`, in words (for errors about paths)."""
+    if path.is_symlink() and not path.exists():
+        return "it is a symlink that leads nowhere (a loop, or its target is missing)"
+    if path.is_dir():
+        return "it is a folder"
+    if path.exists():
+        return "it is a file" if path.is_file() else "it is neither a file nor a folder"
+    return "it does not exist"
+
+
+def table_path(text) -> Path:
+    """A table file to write or extend: a regular file or nothing yet, in a folder (or one that can
+    be made); never a folder, a symlink that leads nowhere, or a path through a file."""
+    path = Path(text)
+    if not text or not path.name:
+        raise argparse.ArgumentTypeError(f"{text!r} names no file; expected a table path such as data/s/mydevice.h5")
+    if path.exists() and not path.is_file() or path.is_symlink() and not path.exists():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a table file ({_what_is(path)})")
+    for parent in path.parents:
+        if parent.is_symlink() and not parent.exists() or parent.exists() and not parent.is_dir():
+            raise argparse.ArgumentTypeError(f"{text!r}: its folder {str(parent)!r} is not a folder "
+                                              f"({_what_is(parent)})")
+        if parent.is_dir():
+            break
     return path
 
 

@@ -6,7 +6,7 @@ import os
 import shlex
 
 from ..space import SPACES
-from .options import count, device_name, existing_file, parse_with, positive, renamed, require
+from .options import count, device_name, existing_file, parse_with, positive, renamed, require, table_path
 
 _OVERRIDES = ("batch", "seq", "dtype", "warmup", "repeats", "threads", "energy_window_s", "energy_windows",
               "decode_batch", "decode_prefill", "decode_tokens", "decode_repeats", "rounds", "block",
@@ -45,7 +45,8 @@ def add_profile(p) -> None:
         g.add_argument(f"--{name}", type=typ, default=None, help=f"{text} (default: the protocol's)")
     g.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
                    help="weights' dtype (default: the protocol's)")
-    p.add_argument("--table", default=None, help="the table's path (default: DATA_DIR/{space}/{device}.h5)")
+    p.add_argument("--table", type=table_path, default=None,
+                   help="the table's path (default: DATA_DIR/{space}/{device}.h5)")
     renamed(p, "--out", "--table", "profile writes one table, named by --table (--out names folders)")
     p.add_argument("--data-dir", default="data", help="tables folder (default: %(default)s)")
     p.add_argument("--max-seconds", type=positive, default=None, help="stop cleanly after this long (default: no limit)")

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..space import SPACES
-from .options import count, folder, positive, renamed, require
+from .options import count, folder, positive, renamed, require, table_path
 
 _TORCH_DEVICE = dict(default=None, help="torch device, e.g. cuda, cuda:1, cpu (default: cuda if available, else cpu)")
 _NOT_A_NAME = "--device names a table's device (profile, gpu-plan), not a torch device"
@@ -87,7 +87,7 @@ def add_perplexity_table(p) -> None:
     p.add_argument("--space", default="s", choices=sorted(SPACES), help="search space")
     p.add_argument("--results", type=folder, required=True,
                    help="folder with eval_{space}_f{p}.jsonl, state.json, train_log.jsonl")
-    p.add_argument("--table", required=True, help="the table's path, e.g. data/s/perplexity.h5")
+    p.add_argument("--table", type=table_path, required=True, help="the table's path, e.g. data/s/perplexity.h5")
     renamed(p, "--out", "--table", "perplexity-table writes one table, named by --table (--out names folders)")
     p.add_argument("--corpus-manifest", default="data/corpus/manifest.json",
                    help="the corpus' manifest.json, recorded (sha256) in the table")
@@ -100,11 +100,11 @@ def add_xs_pipeline(x) -> None:
     x.add_argument("--work", required=True, help="folder of the runs (supernet_seed*/, standalone/, validity.json)")
     x.add_argument("--corpus", default=None,
                    help="the xs corpus folder (default: corpus_cache/gpt2_8192, derived from corpus_cache/gpt2)")
-    x.add_argument("--data-dir", default=None, help="table stage: the tables' folder, named explicitly (e.g. data)")
+    x.add_argument("--data-dir", default=None, help="table stage: the tables' folder, named explicitly, e.g. data (default: none; the table stage needs it)")
     x.add_argument("--seed", type=count(0), default=0,
-                   help="train/score/table: the supernet's seed (a second seed trains a shorter run)")
+                   help="train/score/table: the supernet's seed; a second seed trains a shorter run (default: %(default)s)")
     x.add_argument("--threads", type=count(1), default=1, help="torch threads (default: %(default)s)")
-    x.add_argument("--max-seconds", type=positive, default=None, help="stop cleanly after this long per run")
+    x.add_argument("--max-seconds", type=positive, default=None, help="stop cleanly after this long per run (default: no limit)")
     x.add_argument("--rehearsal", action="store_true",
                    help="tiny counts on a tiny corpus made from this package's files, into scratch folders")
     x.set_defaults(func=cmd_xs_pipeline)
