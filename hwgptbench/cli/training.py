@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..space import SPACES
-from .options import count, folder, positive, renamed, require, table_path
+from .options import count, folder, names, positive, renamed, require, table_path
 
 _TORCH_DEVICE = dict(default=None, help="torch device, e.g. cuda, cuda:1, cpu (default: cuda if available, else cpu)")
 _NOT_A_NAME = "--device names a table's device (profile, gpu-plan), not a torch device"
@@ -104,6 +104,9 @@ def add_xs_pipeline(x) -> None:
     x.add_argument("--seed", type=count(0), default=0,
                    help="train/score/table: the supernet's seed; a second seed trains a shorter run (default: %(default)s)")
     x.add_argument("--threads", type=count(1), default=1, help="torch threads (default: %(default)s)")
+    x.add_argument("--fidelities", type=names, default=None,
+                   help="score stage: comma-separated fidelities, e.g. 100 on one core and 25,50,75 on the other "
+                        "(default: all four)")
     x.add_argument("--max-seconds", type=positive, default=None, help="stop cleanly after this long per run (default: no limit)")
     x.add_argument("--rehearsal", action="store_true",
                    help="tiny counts on a tiny corpus made from this package's files, into scratch folders")
@@ -201,7 +204,7 @@ def cmd_table(args) -> int:
 
 def cmd_xs_pipeline(args) -> int:
     require("torch", "tiktoken")
-    from ..training.pipeline import XS, XS_REHEARSAL, run_stage
+    from ..training.pipeline import FIDELITIES, XS, XS_REHEARSAL, run_stage
 
     recipe = XS_REHEARSAL if args.rehearsal else XS
     corpus = args.corpus
@@ -210,8 +213,14 @@ def cmd_xs_pipeline(args) -> int:
             raise ValueError("--corpus: a rehearsal makes its own tiny corpus in --work")
         corpus = _rehearsal_corpus(Path(args.work))
     corpus = corpus or "corpus_cache/gpt2_8192"
+    fids = FIDELITIES
+    if args.fidelities is not None:
+        try:
+            fids = tuple(int(f) for f in args.fidelities)
+        except ValueError:
+            raise ValueError(f"--fidelities: expected integers among {list(FIDELITIES)}, got {args.fidelities}") from None
     out = run_stage(args.stage, recipe, args.work, corpus, data_dir=args.data_dir, seed=args.seed,
-                    threads=args.threads, max_seconds=args.max_seconds)
+                    threads=args.threads, max_seconds=args.max_seconds, fidelities=fids)
     print(json.dumps(out, sort_keys=True))
     return 0
 

@@ -23,9 +23,10 @@ from pathlib import Path
 
 from .sandwich import TrainConfig
 
-__all__ = ["Recipe", "XS", "XS_REHEARSAL", "STAGES", "run_stage", "supernet_dir", "standalone_dir"]
+__all__ = ["Recipe", "XS", "XS_REHEARSAL", "STAGES", "FIDELITIES", "run_stage", "supernet_dir", "standalone_dir"]
 
 STAGES = ("corpus", "train", "standalone", "score", "table", "validity")
+FIDELITIES = (25, 50, 75, 100)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,9 +68,10 @@ def _training(recipe: Recipe, seed: int, **kw) -> TrainConfig:
 
 
 def run_stage(stage: str, recipe: Recipe, work, corpus, data_dir=None, seed: int = 0, threads: int | None = 1,
-              max_seconds: float | None = None, log=print) -> dict:
+              max_seconds: float | None = None, log=print, fidelities=FIDELITIES) -> dict:
     """Run (or resume) one stage; returns a small JSON-able summary. `corpus`: the space's corpus
-    folder (for 'corpus': where it is derived to, from the GPT-2 corpus next to it)."""
+    folder (for 'corpus': where it is derived to, from the GPT-2 corpus next to it). `fidelities`:
+    the score stage's fidelities (two processes can score disjoint ones on two cores)."""
     from ..space import get_space
     if stage not in STAGES:
         raise ValueError(f"stage: {stage!r} not allowed; allowed: {list(STAGES)}")
@@ -98,18 +100,22 @@ def run_stage(stage: str, recipe: Recipe, work, corpus, data_dir=None, seed: int
                 break
         return {"finished": done}
     if stage == "score":
-        return _score(recipe, work, corpus, seed, threads, max_seconds, log)
+        bad = sorted(set(fidelities) - set(FIDELITIES))
+        if bad or not fidelities:
+            raise ValueError(f"fidelities: {list(fidelities)} not allowed; allowed: a non-empty subset of {list(FIDELITIES)}")
+        return _score(recipe, work, corpus, seed, threads, max_seconds, log, fidelities)
     if stage == "table":
         return _table(recipe, work, corpus, data_dir, seed)
     return _validity(recipe, work, corpus, threads, log)
 
 
-def _score(recipe, work, corpus, seed, threads, max_seconds, log) -> dict:
-    """Score the profiling set at every fidelity (100% first), then the standalone networks."""
+def _score(recipe, work, corpus, seed, threads, max_seconds, log, fidelities) -> dict:
+    """Score the profiling set at the fidelities asked (100% first), then the standalone networks."""
     from .evaluate import evaluate_profiling_set, read_results, results_path
     run = supernet_dir(work, seed)
     out = {}
-    for pct, n in ((100, recipe.n_full), (25, recipe.n_partial), (50, recipe.n_partial), (75, recipe.n_partial)):
+    for pct in sorted(fidelities, key=lambda p: -p if p == 100 else p):
+        n = recipe.n_full if pct == 100 else recipe.n_partial
         path = evaluate_profiling_set(corpus, run, pct, n=n, budget_tokens=recipe.budget_tokens,
                                       batch=recipe.eval_batch, device="cpu", max_seconds=max_seconds,
                                       threads=threads, log=log)
