@@ -307,3 +307,20 @@ def test_paths_that_are_not_what_they_should_be_are_named(tmp_path, capsys, monk
     from hwgptbench.files import check_writable
     with pytest.raises(PermissionError, match="is a symlink"):
         check_writable(tmp_path / "loop")
+
+
+def test_query_random_draws_what_sample_draws_and_prints_valid_json_in_chunks(capsys):
+    import json
+
+    from hwgptbench import Benchmark
+    from hwgptbench.cli import query as q
+    assert main(["query", "random", "--space", "m", "-n", "25", "--seed", "7", "--metrics", "params", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["arch_id"] for r in rows] == [a.id for a in Benchmark("m").sample(25, seed=7)]
+    import pandas as pd
+    df = pd.DataFrame({"arch_id": ["a", "b", "c"], "x": [1.0, 2.0, 3.0]})
+    q._print_rows(df, True, chunk=2)                   # records split over chunks: still one JSON list
+    assert json.loads(capsys.readouterr().out) == df.to_dict(orient="records")
+    q._print_rows(df, False, chunk=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and lines[0].split() == ["arch_id", "x"]

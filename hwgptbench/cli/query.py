@@ -52,6 +52,11 @@ def columns(text) -> list[str]:
     return out
 
 
+def _ids(space, X, chunk: int = 65536) -> list[str]:
+    """Ids of feature rows, decoded a chunk at a time (no million Arch objects at once)."""
+    return [a.id for i in range(0, len(X), chunk) for a in space.decode(X[i:i + chunk])]
+
+
 def cmd_query(args) -> int:
     from ..benchmark import Benchmark
 
@@ -65,8 +70,11 @@ def cmd_query(args) -> int:
     if any(a == "random" for a in args.arch) and len(args.arch) > 1:
         raise ValueError("arch: 'random' cannot be mixed with explicit architectures")
     if args.arch == ["random"]:
+        import numpy as np
         bench = Benchmark(args.space or "s")
-        archs = bench.sample(args.n, seed=args.seed)
+        # the draws of bench.sample(n, seed), held compactly (int16 holds every gene): a 10^6 query
+        # stays within a few hundred MB; only the ids printed are made from the rows
+        archs = bench.space.features(bench.space.sample_features(args.n, seed=args.seed, dtype=np.int16))
     else:
         if args.n != 1:
             raise ValueError(f"-n: counts the architectures of 'random'; got -n {args.n} with explicit ones")
@@ -83,20 +91,35 @@ def cmd_query(args) -> int:
         return 0
     df = bench.query(archs, metrics=args.metrics, devices=args.devices,
                      noise=args.noise, seed=args.seed, interval=args.interval)
-    df.insert(0, "arch_id", [a.id for a in archs])
-    if args.json:
-        print(json.dumps(df.to_dict(orient="records"), indent=2))
+    ids = [a.id for a in archs] if isinstance(archs, list) else _ids(bench.space, archs)
+    df.insert(0, "arch_id", ids)
+    if len(df) == 1 and not args.json:
+        rec = df.to_dict(orient="records")[0]
+        width = max(map(len, rec))
+        print("\n".join(f"{k:>{width}}: {v}" for k, v in rec.items()))
     else:
-        import pandas as pd
-
-        if len(df) == 1:
-            rec = df.to_dict(orient="records")[0]
-            width = max(map(len, rec))
-            print("\n".join(f"{k:>{width}}: {v}" for k, v in rec.items()))
-        else:
-            with pd.option_context("display.max_columns", None, "display.width", 250):
-                print(df.to_string(index=False))
+        _print_rows(df, args.json)
     return 0
+
+
+def _print_rows(df, as_json: bool, chunk: int = 10000) -> None:
+    """Rows printed a chunk at a time (a 10^6-row answer never exists as one string): a JSON list
+    of records, or an aligned table (columns as wide as the first chunk needs)."""
+    import sys
+
+    import pandas as pd
+    out = sys.stdout
+    if as_json:
+        out.write("[")
+        for i in range(0, len(df), chunk):
+            recs = df.iloc[i:i + chunk].to_dict(orient="records")
+            out.write(("," if i else "") + ",".join("\n  " + json.dumps(r) for r in recs))
+        out.write("\n]\n")
+        return
+    with pd.option_context("display.max_columns", None, "display.width", 250):
+        for i in range(0, len(df), chunk):
+            text = df.iloc[i:i + chunk].to_string(index=False, header=i == 0)
+            out.write(text + "\n")
 
 
 def cmd_fit(args) -> int:
