@@ -349,3 +349,10 @@ def test_a_missing_damaged_or_foreign_part_of_a_lease_is_named_and_nothing_merge
         with pytest.raises((ValueError, FileNotFoundError), match=needle):
             merge_results(d, data_dir=tmp_path / "data", refit=False, fronts=False, log=lambda *a: None)
         assert not (tmp_path / "data").exists()
+    # surrogates and fronts follow the data: a scratch merge never refits into the package's (issue 21)
+    for kw, needle in (({}, "surrogates_dir"), ({"refit": False}, "fronts")):
+        with pytest.raises(ValueError, match=needle):
+            merge_results(out, data_dir=tmp_path / "data", log=lambda *a: None, **kw)
+        assert not (tmp_path / "data").exists()
+    merge_results(out, data_dir=tmp_path / "data", refit=False, fronts=False, log=lambda *a: None)
+    assert read_table(tmp_path / "data" / "s" / "h100.h5").arch_ids == t.arch_ids

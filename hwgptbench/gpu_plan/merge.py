@@ -127,6 +127,8 @@ def _merge(res, results_dir, data_dir, surrogates_dir, refit, fronts, allow_rehe
     data_dir = Path(data_dir)
     if rehearsal:
         _check_scratch(data_dir, surrogates_dir, refit, fronts)
+    else:
+        _check_follows(data_dir, surrogates_dir, refit, fronts)
     new_tables = {data_dir / t.space / f"{t.source}.h5": t for t in res["tables"].values()}
     for space, run in res["runs"].items():
         if not list(run.glob(f"eval_{space}_f*.jsonl")):
@@ -146,6 +148,20 @@ def _merge(res, results_dir, data_dir, surrogates_dir, refit, fronts, allow_rehe
     if fronts and new_tables:
         summary["fronts"] = _regenerate_fronts(log)
     return summary
+
+
+def _check_follows(data_dir: Path, surrogates_dir, refit: bool, fronts: bool) -> None:
+    """Surrogates and fronts follow the data: tables merged into a folder other than the package's
+    are never refitted into the package's surrogates or turned into its fronts unless named."""
+    from ..paths import data_dir as shipped_data
+    if data_dir.resolve() == Path(shipped_data()).resolve():
+        return
+    if refit and surrogates_dir is None:
+        raise ValueError(f"surrogates_dir: {str(data_dir)!r} is not the package's data, so its surrogates do not "
+                         "go into the package's: name a folder (--surrogates-dir) or merge tables only (--no-refit)")
+    if fronts:
+        raise ValueError(f"fronts: the package's bounds and reference fronts come from the package's data, not "
+                         f"{str(data_dir)!r}: pass --no-fronts (fronts=False)")
 
 
 def _check_scratch(data_dir: Path, surrogates_dir, refit: bool, fronts: bool) -> None:
