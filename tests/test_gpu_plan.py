@@ -356,3 +356,17 @@ def test_a_missing_damaged_or_foreign_part_of_a_lease_is_named_and_nothing_merge
         assert not (tmp_path / "data").exists()
     merge_results(out, data_dir=tmp_path / "data", refit=False, fronts=False, log=lambda *a: None)
     assert read_table(tmp_path / "data" / "s" / "h100.h5").arch_ids == t.arch_ids
+
+
+@pytest.mark.parametrize("state,needle", [
+    ({"stages": "oops"}, "stages is str, expected dict"),
+    ({"stages": {"profile_s": 3}}, "stages.profile_s is int, expected an object"),
+    ({"stages": {"profile_s": {"status": "done"}}}, "stages.profile_s has a status, seconds or calls"),
+    ({"calibration": {"s": []}}, "calibration.s is list"),
+    ({"calls": {}}, "calls is dict, expected list"),
+])
+def test_a_malformed_state_is_an_error_naming_the_field(tmp_path, state, needle):
+    from hwgptbench.gpu_plan.report import report
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    with pytest.raises(ValueError, match=needle):
+        report(tmp_path)

@@ -42,6 +42,7 @@ def read_results_dir(results_dir, scratch) -> dict:
         raise ValueError(f"results: {str(state_path)!r} is not valid JSON text ({type(e).__name__})") from None
     if not isinstance(state, dict):
         raise ValueError(f"results: {str(state_path)!r} holds {type(state).__name__}, not the plan's state object")
+    _check_state_shape(state, state_path)
     _check_parts(d, state)
     tables = {}
     for p in sorted(d.glob("*.h5")):
@@ -64,6 +65,33 @@ def read_results_dir(results_dir, scratch) -> dict:
                 (tmp / m[2]).write_bytes(tar.extractfile(member).read())
         runs[p.name[len("supernet_"):-len(".tar.gz")]] = tmp
     return {"state": state, "tables": tables, "runs": runs}
+
+
+def _check_state_shape(state: dict, path: Path) -> None:
+    """The fields a merge or report reads have the plan's shapes (a damaged or hand-edited state is
+    an error naming the field, not an AttributeError deep in the report)."""
+    def bad(field, want):
+        raise ValueError(f"results: {str(path)!r}: {field} is {type(_get(field)).__name__}, expected {want}; "
+                         "the state was edited or damaged")
+
+    def _get(field):
+        v = state
+        for k in field.split("."):
+            v = v.get(k) if isinstance(v, dict) else None
+        return v
+    for field, kind in (("stages", dict), ("calibration", dict), ("preflight", dict), ("config", dict),
+                        ("calls", list)):
+        if field in state and not isinstance(state[field], kind):
+            bad(field, kind.__name__)
+    for group in ("stages", "calibration"):
+        for name, v in state.get(group, {}).items():
+            if not isinstance(v, dict):
+                bad(f"{group}.{name}", "an object")
+    for name, st in state.get("stages", {}).items():
+        if not isinstance(st.get("status"), str) or not all(
+                isinstance(st.get(k), (int, float)) and not isinstance(st.get(k), bool) for k in ("seconds", "calls")):
+            raise ValueError(f"results: {str(path)!r}: stages.{name} has a status, seconds or calls of the wrong "
+                             "type; the state was edited or damaged")
 
 
 def _check_parts(d: Path, state: dict) -> None:
