@@ -324,3 +324,9 @@ def test_query_random_draws_what_sample_draws_and_prints_valid_json_in_chunks(ca
     q._print_rows(df, False, chunk=2)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 and lines[0].split() == ["arch_id", "x"]
+
+
+def test_corpus_ranks_without_the_gpt2_corpus_is_one_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)                        # no corpus_cache/gpt2 here
+    assert main(["corpus", "--ranks", "8192"]) == 2
+    assert "--from: not given, and its default 'corpus_cache/gpt2' is not a folder" in capsys.readouterr().err

@@ -25,8 +25,8 @@ def add_corpus(c) -> None:
     c.add_argument("--ranks", type=count(256), default=None,
                    help="derive a corpus tokenised with GPT-2's BPE restricted to its first RANKS ranks from "
                         "the GPT-2 corpus in --from (space xs reads --ranks 8192; default: build from packages)")
-    c.add_argument("--from", dest="source", type=folder, default="corpus_cache/gpt2",
-                   help="with --ranks: the GPT-2 corpus to derive from")
+    c.add_argument("--from", dest="source", type=folder, default=None,
+                   help="with --ranks: the GPT-2 corpus to derive from (default: corpus_cache/gpt2)")
     c.add_argument("--manifest-copy", default=None,
                    help="also copy manifest.json into this folder, e.g. data/corpus/ (default: no copy)")
     c.set_defaults(func=cmd_corpus)
@@ -127,7 +127,8 @@ def cmd_corpus(args) -> int:
         if args.text or args.only_text:
             raise ValueError("--ranks: derives from --from's corpus; --text/--only-text do not apply")
         out = args.out if args.out != "corpus_cache/gpt2" else f"corpus_cache/gpt2_{args.ranks}"
-        man = derive_corpus(args.source, out, args.ranks, threads=args.threads)
+        source = args.source or folder_or_error("corpus_cache/gpt2", "--from")
+        man = derive_corpus(source, out, args.ranks, threads=args.threads)
         print(json.dumps({k: man["splits"][k]["tokens"] for k in man["splits"]}))
         return 0
     sources = [] if args.only_text else list(DEFAULT_SOURCES)
@@ -161,6 +162,15 @@ def cmd_train(args) -> int:
                   steps_auto_seconds=args.auto_seconds if auto else None, threads=args.threads)
     print(json.dumps({k: state[k] for k in ("step", "tokens_seen", "train_seconds", "snapshots")}))
     return 0
+
+
+def folder_or_error(path: str, option: str) -> str:
+    """A default folder an option stands for, checked when it is used (argparse would check a
+    default even where the option does not apply)."""
+    if not Path(path).is_dir():
+        raise ValueError(f"{option}: not given, and its default {path!r} is not a folder; build the GPT-2 corpus "
+                         "first (`hwgptbench corpus`, or scripts/build_corpus.sh)")
+    return path
 
 
 def _corpus(given, space) -> str:
