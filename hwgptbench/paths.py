@@ -29,3 +29,13 @@ def data_dir() -> Path:
 
 def surrogates_dir() -> Path:
     return _shipped("HWGPTBENCH_SURROGATES", "hwgptbench._surrogates", "surrogates")
+
+
+def is_shipped_data(path) -> bool:
+    """Whether `path` is the package's own data folder (which scratch and rehearsal writes avoid)."""
+    return Path(path).resolve() == data_dir().resolve()
+
+
+def is_shipped_surrogates(path) -> bool:
+    """Whether `path` is the package's own surrogates folder."""
+    return Path(path).resolve() == surrogates_dir().resolve()

@@ -126,8 +126,9 @@ def cmd_corpus(args) -> int:
     if args.ranks is not None:
         if args.text or args.only_text:
             raise ValueError("--ranks: derives from --from's corpus; --text/--only-text do not apply")
-        out = args.out if args.out != "corpus_cache/gpt2" else f"corpus_cache/gpt2_{args.ranks}"
-        source = args.source or folder_or_error("corpus_cache/gpt2", "--from")
+        from ..training.supernet import corpus_dir_for
+        out = args.out if args.out != corpus_dir_for(None) else corpus_dir_for(args.ranks)
+        source = args.source or folder_or_error(corpus_dir_for(None), "--from")
         man = derive_corpus(source, out, args.ranks, threads=args.threads)
         print(json.dumps({k: man["splits"][k]["tokens"] for k in man["splits"]}))
         return 0
@@ -176,12 +177,13 @@ def folder_or_error(path: str, option: str) -> str:
 def _corpus(given, space) -> str:
     """--corpus, or the folder `hwgptbench corpus` makes for the space's tokenizer (checked here, so
     that a missing default is an error about --corpus)."""
+    from ..space import get_space
     from ..training.supernet import default_corpus_dir
     if given is not None:
         return given
-    path = default_corpus_dir(space)
+    path, ranks = default_corpus_dir(space), get_space(space).tokenizer_ranks
     if not (Path(path) / "manifest.json").is_file():
-        how = "`hwgptbench corpus`" + ("" if path.endswith("gpt2") else f", then `hwgptbench corpus --ranks {path.rsplit('_', 1)[1]}`")
+        how = "`hwgptbench corpus`" + ("" if ranks is None else f", then `hwgptbench corpus --ranks {ranks}`")
         raise ValueError(f"--corpus: not given, and space {space!r}'s default corpus {path!r} is not built; "
                          f"build it with {how}")
     return path
@@ -216,13 +218,15 @@ def cmd_xs_pipeline(args) -> int:
     require("torch", "tiktoken")
     from ..training.pipeline import FIDELITIES, XS, XS_REHEARSAL, run_stage
 
+    from ..training.supernet import default_corpus_dir
+
     recipe = XS_REHEARSAL if args.rehearsal else XS
     corpus = args.corpus
     if args.rehearsal:
         if corpus is not None:
             raise ValueError("--corpus: a rehearsal makes its own tiny corpus in --work")
-        corpus = _rehearsal_corpus(Path(args.work))
-    corpus = corpus or "corpus_cache/gpt2_8192"
+        corpus = _rehearsal_corpus(Path(args.work), recipe.training.space)
+    corpus = corpus or default_corpus_dir(recipe.training.space)
     fids = FIDELITIES
     if args.fidelities is not None:
         try:
@@ -235,11 +239,14 @@ def cmd_xs_pipeline(args) -> int:
     return 0
 
 
-def _rehearsal_corpus(work: Path) -> Path:
-    """gpu-plan's tiny corpus (this package's own files) and its xs derivation, in `work`."""
+def _rehearsal_corpus(work: Path, space: str) -> Path:
+    """gpu-plan's tiny corpus (this package's own files) and its derivation for the space's
+    tokenizer, in `work`."""
     from ..gpu_plan.rehearsal import tiny_corpus
+    from ..space import get_space
     from ..training.corpus import derive_corpus
-    small = work / "corpus" / "gpt2_8192"
+    ranks = get_space(space).tokenizer_ranks
+    small = work / "corpus" / f"gpt2_{ranks}"
     if not (small / "manifest.json").exists():
-        derive_corpus(tiny_corpus(work / "corpus" / "gpt2"), small, 8192, log=lambda *a: None)
+        derive_corpus(tiny_corpus(work / "corpus" / "gpt2"), small, ranks, log=lambda *a: None)
     return small

@@ -70,23 +70,18 @@ def read_results_dir(results_dir, scratch) -> dict:
 def _check_state_shape(state: dict, path: Path) -> None:
     """The fields a merge or report reads have the plan's shapes (a damaged or hand-edited state is
     an error naming the field, not an AttributeError deep in the report)."""
-    def bad(field, want):
-        raise ValueError(f"results: {str(path)!r}: {field} is {type(_get(field)).__name__}, expected {want}; "
+    def bad(field, value, want):
+        raise ValueError(f"results: {str(path)!r}: {field} is {type(value).__name__}, expected {want}; "
                          "the state was edited or damaged")
 
-    def _get(field):
-        v = state
-        for k in field.split("."):
-            v = v.get(k) if isinstance(v, dict) else None
-        return v
     for field, kind in (("stages", dict), ("calibration", dict), ("preflight", dict), ("config", dict),
                         ("calls", list)):
         if field in state and not isinstance(state[field], kind):
-            bad(field, kind.__name__)
+            bad(field, state[field], kind.__name__)
     for group in ("stages", "calibration"):
         for name, v in state.get(group, {}).items():
             if not isinstance(v, dict):
-                bad(f"{group}.{name}", "an object")
+                bad(f"{group}.{name}", v, "an object")
     for name, st in state.get("stages", {}).items():
         if not isinstance(st.get("status"), str) or not all(
                 isinstance(st.get(k), (int, float)) and not isinstance(st.get(k), bool) for k in ("seconds", "calls")):
@@ -153,10 +148,7 @@ def _merge(res, results_dir, data_dir, surrogates_dir, refit, fronts, allow_rehe
         raise ValueError(f"results: {str(results_dir)!r} comes from a rehearsal (fake energy, tiny supernet); "
                          "it never goes into the shipped data (allow_rehearsal=True for a scratch folder)")
     data_dir = Path(data_dir)
-    if rehearsal:
-        _check_scratch(data_dir, surrogates_dir, refit, fronts)
-    else:
-        _check_follows(data_dir, surrogates_dir, refit, fronts)
+    _check_destinations(data_dir, surrogates_dir, refit, fronts, rehearsal)
     new_tables = {data_dir / t.space / f"{t.source}.h5": t for t in res["tables"].values()}
     for space, run in res["runs"].items():
         if not list(run.glob(f"eval_{space}_f*.jsonl")):
@@ -178,32 +170,26 @@ def _merge(res, results_dir, data_dir, surrogates_dir, refit, fronts, allow_rehe
     return summary
 
 
-def _check_follows(data_dir: Path, surrogates_dir, refit: bool, fronts: bool) -> None:
-    """Surrogates and fronts follow the data: tables merged into a folder other than the package's
-    are never refitted into the package's surrogates or turned into its fronts unless named."""
-    from ..paths import data_dir as shipped_data
-    if data_dir.resolve() == Path(shipped_data()).resolve():
+def _check_destinations(data_dir: Path, surrogates_dir, refit: bool, fronts: bool, rehearsal: bool) -> None:
+    """Surrogates and fronts follow the data. Tables merged into a folder other than the package's
+    data never refit the package's surrogates unless that folder is named, and never remake its
+    fronts; a rehearsal merges into scratch folders only (never the package's data or surrogates)."""
+    from ..paths import is_shipped_data, is_shipped_surrogates
+    if is_shipped_data(data_dir):
+        if rehearsal:
+            raise ValueError(f"data_dir: {str(data_dir)!r} is the package's data; a rehearsal merges into a "
+                             "scratch folder only (--data-dir SCRATCH)")
         return
-    if refit and surrogates_dir is None:
-        raise ValueError(f"surrogates_dir: {str(data_dir)!r} is not the package's data, so its surrogates do not "
+    if refit and (surrogates_dir is None or rehearsal and is_shipped_surrogates(surrogates_dir)):
+        raise ValueError("surrogates_dir: a rehearsal refits into a scratch folder only; pass --surrogates-dir "
+                         "SCRATCH (or --no-refit)" if rehearsal else
+                         f"surrogates_dir: {str(data_dir)!r} is not the package's data, so its surrogates do not "
                          "go into the package's: name a folder (--surrogates-dir) or merge tables only (--no-refit)")
     if fronts:
-        raise ValueError(f"fronts: the package's bounds and reference fronts come from the package's data, not "
-                         f"{str(data_dir)!r}: pass --no-fronts (fronts=False)")
-
-
-def _check_scratch(data_dir: Path, surrogates_dir, refit: bool, fronts: bool) -> None:
-    """A rehearsal merges into scratch folders only: never the package's data, surrogates or fronts."""
-    from ..paths import data_dir as shipped_data, surrogates_dir as shipped_surrogates
-    if data_dir.resolve() == shipped_data().resolve():
-        raise ValueError(f"data_dir: {str(data_dir)!r} is the package's data; a rehearsal merges into a "
-                         "scratch folder only (--data-dir SCRATCH)")
-    if refit and (surrogates_dir is None or Path(surrogates_dir).resolve() == shipped_surrogates().resolve()):
-        raise ValueError("surrogates_dir: a rehearsal refits into a scratch folder only; pass "
-                         "--surrogates-dir SCRATCH (or --no-refit)")
-    if fronts:
         raise ValueError("fronts: a rehearsal never regenerates the package's bounds and reference fronts; "
-                         "pass --no-fronts")
+                         "pass --no-fronts" if rehearsal else
+                         f"fronts: the package's bounds and reference fronts come from the package's data, not "
+                         f"{str(data_dir)!r}: pass --no-fronts (fronts=False)")
 
 
 def extend_tables(new_tables: dict, log=print) -> dict:

@@ -79,7 +79,7 @@ def optimizer_styles(optimizers) -> dict[str, dict]:
     colours = palette()
     dashes = ("-", "--", "-.", ":")
     return {o: {"color": colours[i % len(colours)], "marker": MARKERS[(i + i // len(colours)) % len(MARKERS)],
-                "ls": dashes[(i // len(colours)) % len(dashes)] if i >= len(colours) else "-"}
+                "ls": dashes[(i // len(colours)) % len(dashes)]}
             for i, o in enumerate(optimizers)}
 
 

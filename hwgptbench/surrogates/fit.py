@@ -26,7 +26,7 @@ import xgboost as xgb
 
 from .. import __version__
 from ..space import SPACES, get_space
-from ..paths import surrogates_dir
+from ..paths import is_shipped_surrogates
 from ..tables import is_rehearsal
 from ..validation import check_str_list
 from .design import BASELINE_INPUTS, baseline_matrix, design_matrix, feature_names
@@ -289,7 +289,7 @@ def fit_all(data_dir, out_dir, settings: FitSettings = FitSettings(), spaces=Non
         targets = [t for t in targets if t.space in spaces]
         unavailable = [u for u in unavailable if u["space"] in spaces]
     rehearsals = sorted({t.table for t in targets if is_rehearsal(snaps[t.table][0])})
-    if rehearsals and out_dir.resolve() == Path(surrogates_dir()).resolve():
+    if rehearsals and is_shipped_surrogates(out_dir):
         raise ValueError(f"data: {rehearsals} come from a rehearsal; their surrogates never go into the "
                          f"package's surrogates folder {str(out_dir)!r}: fit them into a scratch folder (--out)")
     entries, written = {}, set()

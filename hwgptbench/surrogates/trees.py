@@ -48,7 +48,7 @@ class TreeEnsemble:
             stack = [(0, 0)]                                  # (node, heap position)
             while stack:
                 node, pos = stack.pop()
-                level = int(np.log2(pos + 1))
+                level = (pos + 1).bit_length() - 1
                 if lc[node] == -1:                            # a leaf: every heap leaf below it
                     first = (pos + 1) * 2 ** (depth - level) - 1 - n_split
                     self.leaf[k, first:first + 2 ** (depth - level)] = cond[node]
@@ -94,8 +94,7 @@ class TreeEnsemble:
         F = np.ascontiguousarray(F, dtype=np.float32)
         if F.shape[1] < self.n_features:
             raise SurrogateError(f"trees: need {self.n_features} input columns, got {F.shape[1]}")
-        n_trees, n_split = self.leaf.shape
-        n_split = self.feat.shape[1]
+        n_trees, n_split = self.feat.shape
         cols, thr = self.feat.ravel(), self.thr.ravel()
         for a in range(0, len(F), _ROWS):
             block = F[a:a + _ROWS]

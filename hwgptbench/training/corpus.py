@@ -320,15 +320,8 @@ def build_corpus(out_dir, sources=DEFAULT_SOURCES, cache_dir=None, seed: int = 0
     splits = {}
     for k, name in enumerate(SPLITS):
         idx = np.flatnonzero(split == k)
-        arr = np.concatenate([np.append(np.asarray(tokens[i], dtype=np.uint16), np.uint16(EOT)) for i in idx]) \
-            if len(idx) else np.zeros(0, np.uint16)
-        path = out_dir / f"{name}.bin"
-        tmp = path.with_suffix(".bin.partial")
-        arr.astype("<u2").tofile(tmp)
-        os.replace(tmp, path)
-        splits[name] = {"file": path.name, "documents": int(len(idx)), "tokens": int(arr.size),
-                        "chars": int(sum(len(docs[i]) for i in idx)), "bytes": path.stat().st_size,
-                        "sha256": _sha256_file(path)}
+        splits[name] = _write_split(out_dir, name, [tokens[i] for i in idx], EOT,
+                                    int(sum(len(docs[i]) for i in idx)))
     for si, info in enumerate(src_info):
         mine = [i for i, s in enumerate(doc_src) if s == si]
         info["chars"] = int(sum(len(docs[i]) for i in mine))
@@ -360,6 +353,19 @@ def build_corpus(out_dir, sources=DEFAULT_SOURCES, cache_dir=None, seed: int = 0
     return manifest
 
 
+def _write_split(out_dir: Path, name: str, docs_tokens: list, eot: int, chars: int) -> dict:
+    """Write one split atomically (``{name}.bin``: each document's tokens then `eot`, little-endian
+    uint16); its manifest entry."""
+    arr = np.concatenate([np.append(np.asarray(t, dtype=np.uint16), np.uint16(eot)) for t in docs_tokens]) \
+        if docs_tokens else np.zeros(0, np.uint16)
+    path = out_dir / f"{name}.bin"
+    tmp = path.with_suffix(".bin.partial")
+    arr.astype("<u2").tofile(tmp)
+    os.replace(tmp, path)
+    return {"file": path.name, "documents": len(docs_tokens), "tokens": int(arr.size), "chars": chars,
+            "bytes": path.stat().st_size, "sha256": _sha256_file(path)}
+
+
 def derive_corpus(src_dir, out_dir, n_ranks: int, threads: int = 1, log=print) -> dict:
     """Re-tokenise a built GPT-2 corpus with GPT-2's BPE restricted to its first `n_ranks` ranks
     (`gpt2_encoding(n_ranks=...)`): the same documents in the same splits and order, each followed
@@ -379,15 +385,8 @@ def derive_corpus(src_dir, out_dir, n_ranks: int, threads: int = 1, log=print) -
         starts = np.concatenate([[0], ends[:-1] + 1])
         docs = [gpt2.decode_bytes(toks[a:b].tolist()).decode("utf-8") for a, b in zip(starts, ends)]
         new = enc.encode_ordinary_batch(docs, num_threads=threads)
-        arr = np.concatenate([np.append(np.asarray(t, dtype=np.uint16), np.uint16(n_ranks)) for t in new]) \
-            if new else np.zeros(0, np.uint16)
-        path = out_dir / f"{name}.bin"
-        tmp = path.with_suffix(".bin.partial")
-        arr.astype("<u2").tofile(tmp)
-        os.replace(tmp, path)
-        splits[name] = {"file": path.name, "documents": len(docs), "tokens": int(arr.size),
-                        "chars": int(sum(map(len, docs))), "bytes": path.stat().st_size, "sha256": _sha256_file(path)}
-        log(f"corpus: {name}: {len(docs)} documents, {len(toks)} GPT-2 tokens -> {arr.size} tokens")
+        splits[name] = _write_split(out_dir, name, new, n_ranks, int(sum(map(len, docs))))
+        log(f"corpus: {name}: {len(docs)} documents, {len(toks)} GPT-2 tokens -> {splits[name]['tokens']} tokens")
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "tokenizer": {"name": f"gpt2 BPE restricted to its first {n_ranks} ranks, via tiktoken",

@@ -106,7 +106,7 @@ def run_stage(stage: str, recipe: Recipe, work, corpus, data_dir=None, seed: int
         return _score(recipe, work, corpus, seed, threads, max_seconds, log, fidelities)
     if stage == "table":
         return _table(recipe, work, corpus, data_dir, seed)
-    return _validity(recipe, work, corpus, threads, log)
+    return _validity(recipe, work)
 
 
 def _score(recipe, work, corpus, seed, threads, max_seconds, log, fidelities) -> dict:
@@ -123,7 +123,7 @@ def _score(recipe, work, corpus, seed, threads, max_seconds, log, fidelities) ->
     for d in sorted((Path(work) / "standalone").glob("*")) if seed == recipe.training.seed else ():
         st = json.loads((d / "state.json").read_text())
         if st["step"] == st["config"]["steps"]:
-            for pct in (25, 50, 75, 100):
+            for pct in FIDELITIES:
                 evaluate_profiling_set(corpus, d, pct, n=recipe.n_partial, budget_tokens=recipe.budget_tokens,
                                        batch=recipe.eval_batch, device="cpu", threads=threads, log=log)
             out[d.name] = len(read_results(results_path(d, recipe.training.space, 100)))
@@ -131,13 +131,13 @@ def _score(recipe, work, corpus, seed, threads, max_seconds, log, fidelities) ->
 
 
 def _table(recipe, work, corpus, data_dir, seed) -> dict:
-    from ..paths import data_dir as shipped_data
+    from ..paths import is_shipped_data
     from ..tables import write_table
     from .evaluate import build_perplexity_table
     if data_dir is None:
         raise ValueError("data_dir: name the folder the perplexity table goes into (e.g. data)")
     data_dir = Path(data_dir)
-    if recipe.rehearsal and data_dir.resolve() == Path(shipped_data()).resolve():
+    if recipe.rehearsal and is_shipped_data(data_dir):
         raise ValueError(f"data_dir: {str(data_dir)!r} is the package's data; a rehearsal writes into a "
                          "scratch folder only")
     table = build_perplexity_table(supernet_dir(work, seed), recipe.training.space, Path(corpus) / "manifest.json")
@@ -149,7 +149,7 @@ def _table(recipe, work, corpus, data_dir, seed) -> dict:
     return {"table": str(path), "rows": len(table)}
 
 
-def _validity(recipe, work, corpus, threads, log) -> dict:
+def _validity(recipe, work) -> dict:
     """Kendall tau of the supernet's perplexity against standalone networks (per fidelity) and
     against a second supernet seed, on the architectures both scored."""
     from .evaluate import read_results, results_path
@@ -163,13 +163,13 @@ def _validity(recipe, work, corpus, threads, log) -> dict:
     alone = {}
     for d in sorted((Path(work) / "standalone").glob("*")):
         alone.update(ppl(d, 100))
-    report = {"standalone": {str(p): rank_agreement(ppl(first, p), alone) for p in (25, 50, 75, 100)},
+    report = {"standalone": {str(p): rank_agreement(ppl(first, p), alone) for p in FIDELITIES},
               "standalone_ppl": alone}
     seeds = sorted(Path(work).glob("supernet_seed*"))
     if len(seeds) > 1:
         second = seeds[1] if seeds[0] == first else seeds[0]
         report["second_seed"] = {"run": second.name, **{str(p): rank_agreement(ppl(first, p), ppl(second, p))
-                                                       for p in (25, 50, 75, 100)}}
+                                                       for p in FIDELITIES}}
     report["last_two_fidelities"] = rank_agreement(ppl(first, 75), ppl(first, 100))
     path = Path(work) / "validity.json"
     path.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")

@@ -38,7 +38,7 @@ from .sandwich import (PEAK_BF16, TrainConfig, config_of_state, fits, monitored_
 from ..space import get_space
 
 __all__ = ["TrainConfig", "train", "load_supernet", "sample_batch", "snapshot_path", "peak_flops", "autocast", "torch_device_name",
-           "check_corpus", "default_corpus_dir"]
+           "check_corpus", "default_corpus_dir", "corpus_dir_for"]
 
 def snapshot_path(run_dir, percent: int) -> Path:
     return Path(run_dir) / f"snapshot_f{percent}.pt"
@@ -294,10 +294,15 @@ def check_corpus(corpus_dir, space) -> None:
                          "(`hwgptbench corpus`, then `hwgptbench corpus --ranks N` for a restricted one)")
 
 
+def corpus_dir_for(ranks: int | None) -> str:
+    """Where `hwgptbench corpus` puts the GPT-2 corpus (`ranks` None) or its derivation restricted
+    to `ranks` BPE ranks (`hwgptbench corpus --ranks`)."""
+    return "corpus_cache/gpt2" if ranks is None else f"corpus_cache/gpt2_{ranks}"
+
+
 def default_corpus_dir(space) -> str:
     """Where `hwgptbench corpus` puts the corpus a space reads."""
-    r = get_space(space).tokenizer_ranks
-    return "corpus_cache/gpt2" if r is None else f"corpus_cache/gpt2_{r}"
+    return corpus_dir_for(get_space(space).tokenizer_ranks)
 
 
 def _checkpoint(model, opt, step, state, ckpt_path, state_path) -> None:
