@@ -5,6 +5,7 @@
     train       the supernet (sandwich rule), seed 0: ~2.4 h on one core
     standalone  the validity architectures, each trained alone on the same batches and schedule
     score       perplexity of the profiling set: 1000 architectures at 100%, 300 at 25/50/75%
+                (a second seed: 300 at each fidelity asked)
     table       data/xs/perplexity.h5 (four fidelities, noise report, training provenance)
     validity    rank agreement of the supernet with standalone training (and with a second seed)
 
@@ -110,12 +111,14 @@ def run_stage(stage: str, recipe: Recipe, work, corpus, data_dir=None, seed: int
 
 
 def _score(recipe, work, corpus, seed, threads, max_seconds, log, fidelities) -> dict:
-    """Score the profiling set at the fidelities asked (100% first), then the standalone networks."""
+    """Score the profiling set at the fidelities asked (100% first), then the standalone networks.
+    A second seed scores n_partial architectures at every fidelity: rank agreement needs a few
+    hundred, not the full set, and each costs as much as the first run's."""
     from .evaluate import evaluate_profiling_set, read_results, results_path
     run = supernet_dir(work, seed)
     out = {}
     for pct in sorted(fidelities, key=lambda p: -p if p == 100 else p):
-        n = recipe.n_full if pct == 100 else recipe.n_partial
+        n = recipe.n_full if pct == 100 and seed == recipe.training.seed else recipe.n_partial
         path = evaluate_profiling_set(corpus, run, pct, n=n, budget_tokens=recipe.budget_tokens,
                                       batch=recipe.eval_batch, device="cpu", max_seconds=max_seconds,
                                       threads=threads, log=log)
