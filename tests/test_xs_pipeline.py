@@ -53,25 +53,55 @@ def test_rehearsal_refuses_the_package_data(rehearsal, capsys):
     assert "package's data" in capsys.readouterr().err
 
 
-def test_rehearsal_serves_fidelities_and_moasha_uses_them(rehearsal, tmp_path):
+@pytest.fixture(scope="module")
+def fitted(rehearsal, tmp_path_factory):
+    """The rehearsal's surrogates, fitted into a scratch folder, and a Benchmark on them."""
     from hwgptbench import Benchmark
-    from hwgptbench.moo.problem import Problem
-    from hwgptbench.moo.runner import run
     _, data = rehearsal
-    sur = tmp_path / "sur"
+    sur = tmp_path_factory.mktemp("sur")
     assert main(["fit-surrogates", "--data", str(data), "--out", str(sur), "--spaces", "xs"]) == 0
     assert all(e.get("rehearsal") for e in json.loads((sur / "manifest.json").read_text())["surrogates"].values())
-    bench = Benchmark("xs", surrogates=sur)
-    arch = bench.sample(1, seed=0)[0]
-    cols = [f"perplexity_f{p}" for p in (25, 50, 75, 100)]
-    r = bench.query(arch, metrics=cols + ["params"])
-    assert all(np.isfinite(r[c]) and r[c] > 0 for c in cols)
+    return Benchmark("xs", surrogates=sur)
+
+
+def _problem(bench):
+    from hwgptbench.moo.problem import Problem
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)       # no shipped bounds for this scratch problem
-        P = Problem("xs", ["perplexity", "params"], benchmark=bench)
+        return Problem("xs", ["perplexity", "params"], benchmark=bench)
+
+
+def test_rehearsal_serves_fidelities_and_moasha_uses_them(rehearsal, fitted, monkeypatch):
+    from hwgptbench.moo.runner import run
+    monkeypatch.setenv("HWGPTBENCH_DATA", str(rehearsal[1]))
+    arch = fitted.sample(1, seed=0)[0]
+    cols = [f"perplexity_f{p}" for p in (25, 50, 75, 100)]
+    r = fitted.query(arch, metrics=cols + ["params"])
+    assert all(np.isfinite(r[c]) and r[c] > 0 for c in cols)
+    P = _problem(fitted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
         df = run(P, "moasha", budget=20, seed=0)
     assert P.fidelities == (25, 50, 75, 100)
     assert len(df) == 20 and set(df["fidelity"]) >= {25, 50}
+    assert np.all(np.diff(df["cost_s"]) > 0)                # simulated seconds: every row trains or scores
+
+
+def test_simulated_cost_charges_what_training_really_cost(rehearsal, fitted, monkeypatch):
+    """The truth is each standalone network's own clock (its state.json): at the median FLOP rate,
+    the middle network's full training is charged exactly the seconds it took."""
+    from hwgptbench.moo.sim_cost import SimulatedCost
+    from hwgptbench.space import Arch
+    work, data = rehearsal
+    monkeypatch.setenv("HWGPTBENCH_DATA", str(data))
+    c = SimulatedCost(_problem(fitted))
+    assert "networks trained alone" in c.sources["train"]["from"]
+    assert c.train_tokens == 8 * 2 * 32 and c.eval_tokens == 64      # XS_REHEARSAL: steps x batch x seq
+    states = [json.loads((d / "state.json").read_text()) for d in sorted((work / "standalone").iterdir())]
+    X = c.problem.space.encode([Arch.from_id(st["config"]["supernet"]) for st in states])
+    ratio = c.components(X, 100)["train"] / np.array([st["train_seconds"] for st in states])
+    assert len(states) == 3 and np.median(ratio) == pytest.approx(1.0, rel=1e-9)
+    assert SimulatedCost(c.problem, train_flop_per_s=1e9).train_flop_per_s == 1e9     # a caller's rate wins
 
 
 def test_rehearsal_surrogates_never_go_into_the_package(rehearsal):

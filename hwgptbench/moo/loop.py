@@ -5,7 +5,9 @@ batch asks for, if any: see `Batch`), and tells it the normalised objectives, un
 termination says stop. The loop owns the run's seeded evaluation noise, the timing, and the
 simulated training cost: a row at fidelity f% costs (f - g)/100 full trainings, g being the
 highest fidelity that architecture was trained to before in this run (a promoted configuration
-resumes training, as MO-ASHA assumes); a full evaluation counts as f = 100.
+resumes training, as MO-ASHA assumes); a full evaluation counts as f = 100. Runs that ask for
+fidelities also get that cost in simulated seconds (``cost_s``, `sim_cost.SimulatedCost`): each
+row's share of training that architecture, plus scoring it, at the space's training rates.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class Result:
     batch: np.ndarray         # (n,) batch index
     optimizer_s: np.ndarray   # (n,) cumulative seconds in ask() and tell() when the row was told
     cost: np.ndarray          # (n,) cumulative simulated training cost, in full trainings
+    cost_s: np.ndarray        # (n,) cumulative simulated training + scoring seconds (NaN: single fidelity)
     progress: Progress        # where the run stopped
     multi_fidelity: bool      # whether the optimizer asked for fidelities
 
@@ -69,9 +72,10 @@ def minimize(problem, optimizer, termination, *, seed: int = 0, options=None) ->
     seed = check_int(seed, "seed", min_value=0)
     opt, label = _optimizer(optimizer, P, seed, options)
     noise_rng = np.random.default_rng([seed, 7919])          # independent of the optimizer's stream
-    rows = {k: [] for k in ("X", "R", "F", "fidelity", "batch", "optimizer_s", "cost")}
+    rows = {k: [] for k in ("X", "R", "F", "fidelity", "batch", "optimizer_s", "cost", "cost_s")}
     trained: dict[bytes, float] = {}
     progress, multi, start = Progress(), False, time.perf_counter()
+    seconds, total_s = None, 0.0
     while not termination.done(progress):
         t0 = time.perf_counter()
         asked = opt.ask()
@@ -85,10 +89,20 @@ def minimize(problem, optimizer, termination, *, seed: int = 0, options=None) ->
         spent = progress.optimizer_s + t_ask + time.perf_counter() - t0
         fid = (np.full(len(batch), np.nan) if batch.fidelity is None
                else batch.fidelity.astype(np.float64))
-        cost = progress.cost + np.cumsum(_training(batch.X, fid, trained))
+        share = _training(batch.X, fid, trained)
+        cost = progress.cost + np.cumsum(share)
+        if batch.fidelity is None:
+            cost_s = np.full(len(batch), np.nan)
+        else:
+            if seconds is None:
+                from .sim_cost import SimulatedCost
+                seconds = SimulatedCost(P)
+            c = seconds.components(batch.X)
+            cost_s = total_s + np.cumsum(share * c["train"] + c["evaluate"])
+            total_s = float(cost_s[-1])
         for k, v in (("X", batch.X), ("R", R), ("F", F), ("fidelity", fid),
                      ("batch", np.full(len(batch), progress.n_batches)),
-                     ("optimizer_s", np.full(len(batch), spent)), ("cost", cost)):
+                     ("optimizer_s", np.full(len(batch), spent)), ("cost", cost), ("cost_s", cost_s)):
             rows[k].append(v)
         progress = Progress(progress.n_evals + len(batch), progress.n_batches + 1,
                             time.perf_counter() - start, spent, float(cost[-1]))

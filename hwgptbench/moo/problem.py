@@ -54,7 +54,10 @@ STANDARD_PROBLEMS = (
     f"{sp}:perplexity_hwgpt,{cost}"                  # perplexity predictor (a labelled third-party source)
     for sp in ("s", "m", "l")
     for cost in ("latency_ms@h100", "energy_J@h100", "memory_MB@h100", "latency_ms@cpu_xeon_f6m207_2c",
-                 "decode_ms@cpu_xeon_f6m207_2c", "params"))
+                 "decode_ms@cpu_xeon_f6m207_2c", "params")
+) + tuple(                                           # xs: our own supernet's perplexity on a real
+    f"xs:perplexity,{cost}"                          # fidelity axis, against costs measured on the CPU
+    for cost in ("latency_ms@cpu_epyc_f25m17_2c", "decode_ms@cpu_epyc_f25m17_2c", "params"))
 
 
 def parse_objectives(objectives) -> tuple[str, ...]:

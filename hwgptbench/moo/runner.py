@@ -6,7 +6,8 @@ Results are tidy: one row per evaluation with problem, optimizer, seed, evaluati
 architecture id, each objective column in its units (maximised columns unsigned), the normalised
 minimised objectives ``f:{objective}``, and the optimizer's own cumulative wall-clock time
 (``optimizer_s``). Multi-fidelity optimizers (MO-ASHA) add ``fidelity`` (% of training) and
-``cost`` (simulated training time, in full trainings); their indicators use only the rows
+``cost`` (simulated training time, in full trainings) and ``cost_s`` (simulated training and
+scoring seconds, `sim_cost`); their indicators use only the rows
 evaluated at the final fidelity.
 """
 from __future__ import annotations
@@ -67,6 +68,7 @@ def tidy(result: Result, limit: int | None = None, ids: bool = True) -> pd.DataF
         fid = result.fidelity[:n]
         df["fidelity"] = fid if np.isnan(fid).any() else fid.astype(np.int64)
         df["cost"] = result.cost[:n]
+        df["cost_s"] = result.cost_s[:n]
     return df
 
 

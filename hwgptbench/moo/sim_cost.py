@@ -17,11 +17,14 @@ An evaluation of a problem's objectives at training fidelity p (percent) is char
   its protocol (times `rounds` in protocol 2): **estimate**.
 * **train**: objectives served by the supernet (``perplexity``, ``accuracy``: device-less
   surrogates) need the network trained to p% of the supernet's planned run. Charged as training
-  this architecture alone on that share of the tokens: ``p/100 * TRAIN_TOKENS * 3 * forward FLOPs
-  per token / TRAIN_FLOP_PER_S`` (closed-form FLOPs of `hwgptbench.cost.flops`): **estimate**, until
-  GPU supernet throughputs are in the repository.
-* **evaluate**: scoring perplexity on the fixed test budget (``EVAL_TOKENS`` forward tokens) at each
-  reported fidelity, at the same assumed throughput: **estimate**.
+  this architecture alone on that share of the tokens: ``p/100 * train_tokens * 3 * forward FLOPs
+  per token / train_flop_per_s`` (closed-form FLOPs of `hwgptbench.cost.flops`): **estimate**. Where
+  the space's own perplexity table records networks trained alone on its recipe (the xs pipeline's
+  ``standalone_training``), ``train_tokens`` is that recipe's planned run and ``train_flop_per_s``
+  the median FLOP rate those trainings really reached, so each fidelity is charged what it cost to
+  train on that machine; elsewhere both are the GPU assumptions below.
+* **evaluate**: scoring perplexity on the fixed test budget (``eval_tokens`` forward tokens: the
+  table's own budget where it has one) at each reported fidelity, at the same FLOP rate: **estimate**.
 
 Exact objectives (``params``, ``flops``, ``memory_MB_analytic``) cost nothing. `SimulatedCost.sources`
 says per component whether it is measured or an estimate and from what.
@@ -56,18 +59,26 @@ class SimulatedCost:
     (resuming training, not restarting it) reaches each of them.
     """
 
-    def __init__(self, problem, train_tokens: float = TRAIN_TOKENS,
-                 train_flop_per_s: float = TRAIN_FLOP_PER_S, eval_tokens: float = EVAL_TOKENS):
-        for name, v in (("train_tokens", train_tokens), ("train_flop_per_s", train_flop_per_s),
-                        ("eval_tokens", eval_tokens)):
-            check_number(v, name, 0, exclusive=True)
+    def __init__(self, problem, train_tokens: float | None = None,
+                 train_flop_per_s: float | None = None, eval_tokens: float | None = None):
+        """Throughputs left None come from the space's own training measurement where its
+        perplexity table has one, else from the GPU assumptions (module docstring)."""
+        given = {"train_tokens": train_tokens, "train_flop_per_s": train_flop_per_s, "eval_tokens": eval_tokens}
+        for name, v in given.items():
+            if v is not None:
+                check_number(v, name, 0, exclusive=True)
         self.problem = P = get_problem(problem)
-        self.train_tokens, self.train_flop_per_s = float(train_tokens), float(train_flop_per_s)
-        self.eval_tokens = float(eval_tokens)
         # a column names its device after '@'; a device-less column that is not exact comes from
         # the supernet's perplexity tables
         self.devices = tuple(sorted({c.split("@", 1)[1] for c in P.columns if "@" in c}))
         self.trains = any("@" not in c and c not in EXACT_COLUMNS for c in P.columns)
+        self._training = _own_training(P) if self.trains else None
+        base = self._training or {"train_tokens": TRAIN_TOKENS, "train_flop_per_s": TRAIN_FLOP_PER_S,
+                                  "eval_tokens": EVAL_TOKENS}
+        values = {k: float(base[k] if v is None else v) for k, v in given.items()}
+        self.train_tokens, self.train_flop_per_s = values["train_tokens"], values["train_flop_per_s"]
+        self.eval_tokens = values["eval_tokens"]
+        self._overridden = sorted(k for k, v in given.items() if v is not None)
         self._lines = {d: _measurement_line(P, d) for d in self.devices}
         self.sources = self._sources()
 
@@ -85,7 +96,8 @@ class SimulatedCost:
         for d, line in self._lines.items():
             latency_s = P.benchmark.evaluate(X, [f"latency_ms@{d}"])[:, 0] / 1000.0
             measure += line["intercept_s"] + line["slope"] * latency_s
-        per_token = cost.flops(X, P.space, batch=1) / P.space.block_size     # at the space's context
+        seq = int((self._training or {}).get("seq") or P.space.block_size)    # the context trained at
+        per_token = cost.flops(X, P.space, batch=1, seq=seq) / seq
         if self.trains:
             train = p / 100.0 * self.train_tokens * 3.0 * per_token / self.train_flop_per_s
             evaluate = self.eval_tokens * per_token / self.train_flop_per_s
@@ -125,10 +137,14 @@ class SimulatedCost:
         if not self.trains:
             none = {"source": "none", "from": "no objective needs a trained supernet"}
             return {"measure": measure, "train": none, "evaluate": dict(none)}
+        rate = (self._training or {}).get("from") or ("GPU assumptions: the s supernet's planned run and 15% "
+                                                      "of an H100's dense bf16 peak")
+        if self._overridden:
+            rate += f"; {', '.join(self._overridden)} given by the caller"
         return {
             "measure": measure,
             "train": {"source": "estimate", "from": "p/100 * train_tokens * 3 * forward FLOPs per token "
-                      "(hwgptbench.cost.flops at sequence 1024) / train_flop_per_s",
+                      f"(hwgptbench.cost.flops at the context trained at) / train_flop_per_s; rates: {rate}",
                       "train_tokens": self.train_tokens, "train_flop_per_s": self.train_flop_per_s},
             "evaluate": {"source": "estimate", "from": "eval_tokens * forward FLOPs per token / "
                          "train_flop_per_s, once per reported fidelity",
@@ -180,6 +196,32 @@ def _measurement_line(P, device: str) -> dict:
             "from": f"measured_at intervals of {P.space.name}/{path.name} (sha256 "
                     f"{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}) against their mean latency"
                     + (f", times {visits} visits per architecture (protocol 2)" if visits > 1 else "")}
+
+
+def _own_training(P) -> dict | None:
+    """The space's measured training rates (module docstring), or None where its perplexity table
+    records no network trained alone."""
+    from ..paths import data_dir
+    from ..space import Arch
+    from ..tables import read_table
+
+    path = data_dir() / P.space.name / "perplexity.h5"
+    if not path.exists():
+        return None
+    prov = read_table(path).provenance
+    cfg = (prov.get("training") or {}).get("config") or {}
+    runs = prov.get("standalone_training") or []
+    if not runs or not all(k in cfg for k in ("steps", "batch", "seq")):
+        return None
+    X = P.space.encode([Arch.from_id(r["arch_id"]) for r in runs])
+    per_token = cost.flops(X, P.space, batch=1, seq=int(cfg["seq"])) / int(cfg["seq"])
+    rates = [3.0 * f * r["tokens_seen"] / r["train_seconds"] for f, r in zip(per_token, runs)]
+    return {"train_tokens": float(cfg["steps"]) * cfg["batch"] * cfg["seq"], "seq": int(cfg["seq"]),
+            "train_flop_per_s": float(np.median(rates)),
+            "eval_tokens": float(prov.get("eval_budget_tokens") or EVAL_TOKENS),
+            "from": f"measured on {P.space.name}/perplexity.h5's recipe: its planned run "
+                    f"({cfg['steps']} x {cfg['batch']} x {cfg['seq']} tokens) and the median FLOP rate of "
+                    f"its {len(runs)} networks trained alone ({', '.join(r['arch_id'] for r in runs)})"}
 
 
 def _visits(protocol: dict) -> int:

@@ -220,10 +220,13 @@ def perplexity_table(space: str, results: dict[int, list[dict]], provenance: dic
                  raw, units, sources, prov, extra)
 
 
-def build_perplexity_table(results_dir, space: str, corpus_manifest="data/corpus/manifest.json"):
+def build_perplexity_table(results_dir, space: str, corpus_manifest="data/corpus/manifest.json",
+                           standalone_runs=()):
     """The perplexity Table of one supernet run's result folder (``eval_{space}_f{p}.jsonl``,
     ``state.json``, ``train_log.jsonl``), with the training's provenance, its curve, the corpus
-    manifest's sha256 and the evaluation-noise report."""
+    manifest's sha256 and the evaluation-noise report. `standalone_runs`: folders of networks trained
+    alone on the same recipe, whose measured throughput (tokens, seconds) is recorded as
+    ``standalone_training``: what training one architecture really cost (`moo.sim_cost`)."""
     import hashlib
     import re
 
@@ -246,4 +249,11 @@ def build_perplexity_table(results_dir, space: str, corpus_manifest="data/corpus
             "corpus_manifest": {"path": str(man), "sha256": hashlib.sha256(man.read_bytes()).hexdigest()}
             if man.exists() else None,
             "noise": {str(p): noise_report(rows, space) for p, rows in results.items() if rows}}
+    budgets = sorted({r.get("budget_tokens") for rows in results.values() for r in rows} - {None})
+    prov["eval_budget_tokens"] = budgets[0] if len(budgets) == 1 else None
+    alone = [json.loads((Path(d) / "state.json").read_text()) for d in standalone_runs]
+    prov["standalone_training"] = [{"arch_id": st["config"]["supernet"], "step": st["step"],
+                                    "steps": st["config"]["steps"], "tokens_seen": st["tokens_seen"],
+                                    "train_seconds": st["train_seconds"], "device": st.get("device")}
+                                   for st in alone if st.get("tokens_seen") and st.get("train_seconds")]
     return perplexity_table(space, results, prov)

@@ -143,7 +143,9 @@ def _table(recipe, work, corpus, data_dir, seed) -> dict:
     if recipe.rehearsal and is_shipped_data(data_dir):
         raise ValueError(f"data_dir: {str(data_dir)!r} is the package's data; a rehearsal writes into a "
                          "scratch folder only")
-    table = build_perplexity_table(supernet_dir(work, seed), recipe.training.space, Path(corpus) / "manifest.json")
+    alone = sorted(d for d in (Path(work) / "standalone").glob("*") if (d / "state.json").exists())
+    table = build_perplexity_table(supernet_dir(work, seed), recipe.training.space, Path(corpus) / "manifest.json",
+                                   standalone_runs=alone if seed == recipe.training.seed else ())
     if recipe.rehearsal:
         table = dataclasses.replace(table, provenance={**table.provenance, "rehearsal": True})
     path = data_dir / recipe.training.space / "perplexity.h5"
