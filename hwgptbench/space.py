@@ -104,6 +104,21 @@ class SearchSpace:
             block[...] = rng.choice(np.asarray(choices, dt), size=(m, lm))
             block[dead] = 0
 
+    def all_features(self, limit: int = 1_000_000) -> np.ndarray:
+        """Every architecture of the space as feature rows (a small space's exact fronts need all of
+        them); refused above `limit` rows."""
+        import itertools
+        if self.size > limit:
+            raise ValueError(f"space {self.name!r}: {self.size} architectures, more than limit={limit}")
+        lm, rows = self.max_layers, []
+        layer = list(itertools.product(self.mlp_ratios, self.n_heads))
+        for e, n, b in itertools.product(self.embed_dims, self.n_layers, self.biases):
+            for genes in itertools.product(layer, repeat=n):
+                r = [g[0] for g in genes] + [0] * (lm - n)
+                h = [g[1] for g in genes] + [0] * (lm - n)
+                rows.append([e, n, int(b), *r, *h])
+        return np.array(rows, dtype=np.int64)
+
     def sample(self, n: int = 1, seed=None) -> list[Arch]:
         return self.decode(self.sample_features(n, seed=seed))
 

@@ -236,3 +236,16 @@ def test_query_checks_each_row_once_and_compact_rows_give_the_same_answers(monke
     assert calls == [1000, 1000, 500]                          # one check per row, chunk by chunk
     np.testing.assert_array_equal(v, b.evaluate(X, b.columns()))
     assert np.array_equal(v[:, 0], cost.params(X, "l"))       # int16 rows widen before the products
+
+
+def test_all_features_enumerates_a_small_space_exactly():
+    """Truth: the size formula of docs/PROTOCOLS.md section 1 (xs: 3 x 2 x (9^2 + 9^3 + 9^4) = 44226)."""
+    sp = get_space("xs")
+    X = sp.all_features()
+    assert len(X) == sp.size == 3 * 2 * (9 ** 2 + 9 ** 3 + 9 ** 4)
+    assert len(np.unique(X, axis=0)) == len(X)
+    assert np.array_equal(sp.validate_features(X), X)
+    ids = {a.id for a in sp.decode(X[::997])}
+    assert {sp.smallest().id, sp.largest().id} <= {a.id for a in sp.decode(X)} and len(ids) == len(X[::997])
+    with pytest.raises(ValueError, match="limit"):
+        get_space("s").all_features()

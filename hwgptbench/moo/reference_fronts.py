@@ -5,7 +5,7 @@
 
 For each problem (whose columns the Benchmark serves now), evaluates a large budget: a fixed
 random sample, the smallest and largest architectures, and long NSGA-II and Pareto-local-search
-runs; bounds are the objective ranges over everything evaluated, the reference front is the
+runs (a space with no more architectures than the sample, xs, is evaluated whole: its exact front); bounds are the objective ranges over everything evaluated, the reference front is the
 non-dominated set of it. Writes hwgptbench/moo/fronts/<problem>.<sha12>.npz (F: signed objectives, X:
 feature rows; no pickle), then (atomically, checked) hwgptbench/moo/problems.json with each file's
 sha256, then removes the fronts it no longer lists: an interrupted run leaves a registry whose
@@ -54,10 +54,14 @@ def make_reference_fronts(problems=None, random: int = 100_000, budget: int = 10
             warnings.simplefilter("ignore", UserWarning)
             P = pm.get_problem(name)
         sp = P.space
-        Xs = [sp.sample_features(min(random, sp.size), seed=12345), sp.encode([sp.smallest(), sp.largest()])]
-        for opt, options in (("nsga2", {"pop_size": 200}), ("pls", {}), ("morea", {})):
-            for seed in range(seeds):
-                Xs.append(_features_of_run(P, opt, options, budget, 1000 + seed))
+        exhaustive = sp.size <= random            # a space smaller than the sample: its exact front
+        if exhaustive:
+            Xs = [sp.all_features()]
+        else:
+            Xs = [sp.sample_features(random, seed=12345), sp.encode([sp.smallest(), sp.largest()])]
+            for opt, options in (("nsga2", {"pop_size": 200}), ("pls", {}), ("morea", {})):
+                for seed in range(seeds):
+                    Xs.append(_features_of_run(P, opt, options, budget, 1000 + seed))
         X = np.unique(np.vstack(Xs), axis=0)
         R = P.raw(X)
         nd = nondominated(R)
@@ -77,7 +81,8 @@ def make_reference_fronts(problems=None, random: int = 100_000, budget: int = 10
             "front_file": path.name, "front_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "n_front": int(len(F)), "n_evaluated": int(len(X)),
             "surrogates_fingerprint": P.surrogates_fingerprint(),
-            "made_by": f"{MADE_BY} --random {random} --budget {budget} --seeds {seeds}",
+            "made_by": f"{MADE_BY} --random {random} --budget {budget} --seeds {seeds}"
+                       + (f" (exhaustive: all {sp.size} architectures)" if exhaustive else ""),
         }
         log(f"{P.name}: {len(F)} front points from {len(X)} architectures "
               f"({time.perf_counter() - t0:.1f} s)")
