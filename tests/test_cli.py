@@ -330,3 +330,31 @@ def test_corpus_ranks_without_the_gpt2_corpus_is_one_clear_error(tmp_path, capsy
     monkeypatch.chdir(tmp_path)                        # no corpus_cache/gpt2 here
     assert main(["corpus", "--ranks", "8192"]) == 2
     assert "--from: not given, and its default 'corpus_cache/gpt2' is not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["profile", "--space", "xs", "-n", "1", "--backend", "cpu", "--quiet"], "--data-dir"),
+    (["import-reference", "ref.json"], "--data-dir"),
+    (["gpu-plan", "merge", "lease"], "--data-dir"),
+    (["fit-surrogates", "--spaces", "xs"], "--out"),
+])
+def test_the_packages_own_folders_are_written_only_when_named(argv, option, tmp_path, monkeypatch, capsys):
+    """The package's data and surrogates folders are pointed at scratch copies, so a command that
+    wrongly wrote would write there; the default 'data' then resolves to the package's folder."""
+    (tmp_path / "data" / "xs").mkdir(parents=True)
+    (tmp_path / "sur").mkdir()
+    (tmp_path / "ref.json").write_text("{}")
+    (tmp_path / "lease").mkdir()
+    monkeypatch.setenv("HWGPTBENCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("HWGPTBENCH_SURROGATES", str(tmp_path / "sur"))
+    monkeypatch.chdir(tmp_path)
+    if argv[0] == "fit-surrogates":
+        import shutil
+        from hwgptbench.paths import data_dir
+        shutil.copy(Path(__file__).parents[1] / "data" / "xs" / "cpu_epyc_f25m17_2c.h5", data_dir() / "xs")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert option in err and "package's own folder" in err and "only when named" in err
+    assert sorted(p.relative_to(tmp_path / "data").as_posix() for p in (tmp_path / "data").rglob("*")) == (
+        ["xs", "xs/cpu_epyc_f25m17_2c.h5"] if argv[0] == "fit-surrogates" else ["xs"])
+    assert not any((tmp_path / "sur").iterdir())

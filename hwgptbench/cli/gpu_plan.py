@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from .options import RawHelpFormatter, device_name, folder, positive
+from ..paths import is_shipped_data
+from .options import DATA_DIR_HELP, RawHelpFormatter, device_name, folder, named_destination, positive
 
 __all__ = ["add_gpu_plan", "main"]
 
@@ -46,7 +47,7 @@ def add_gpu_plan(p) -> None:
     g.add_argument("--no-energy", action="store_true", help="measure everything but energy (no NVML)")
     g.add_argument("--rehearsal", action="store_true",
                    help="the whole plan on this CPU at a tiny scale (fake energy meter, tiny supernet)")
-    g.add_argument("--data-dir", default="data", help="the tables' folder (default: %(default)s)")
+    g.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     m = p.add_argument_group("merge")
     m.add_argument("--surrogates-dir", default=None, help="where surrogates are refitted (default: the shipped ones)")
     m.add_argument("--no-refit", action="store_true", help="merge tables only")
@@ -79,7 +80,8 @@ def _run(args) -> int:
             print(report(args.results))
             return 0
         from ..gpu_plan.merge import merge_results
-        summary = merge_results(args.results, data_dir=args.data_dir, surrogates_dir=args.surrogates_dir,
+        data = named_destination(args.data_dir, "data", "--data-dir", is_shipped_data)
+        summary = merge_results(args.results, data_dir=data, surrogates_dir=args.surrogates_dir,
                                 refit=not args.no_refit, fronts=not args.no_fronts,
                                 allow_rehearsal=args.allow_rehearsal)
         print(json.dumps(summary, indent=1))
@@ -91,7 +93,7 @@ def _run(args) -> int:
     from ..gpu_plan.plan import PlanConfig, run_call
     space = None if args.supernet_space == "none" else args.supernet_space
     cfg = PlanConfig(rehearsal=args.rehearsal, device=args.device, supernet_space=space, corpus=args.corpus,
-                     energy=not args.no_energy, data_dir=args.data_dir)
+                     energy=not args.no_energy, data_dir=args.data_dir or "data")
     command = "hwgptbench gpu-plan " + " ".join(shlex.quote(a) for a in getattr(args, "argv", sys.argv[1:]))
     if args.rehearsal and args.action == "run" and not getattr(args, "one_call", False):
         return _rehearse(cfg, args, command)

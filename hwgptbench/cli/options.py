@@ -31,6 +31,22 @@ class RawHelpFormatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
     """HelpFormatter keeping a description's own line breaks (examples of commands)."""
 
 
+DATA_DIR_HELP = ("tables folder (default: data, except where that is the package's own data folder: "
+                 "that one is written only when named, --data-dir data)")
+
+
+def named_destination(value, default, option: str, is_package) -> str:
+    """The folder a writing command writes into: `value` where the user named one; else `default`,
+    unless that is the installed package's own folder, which changes only when named."""
+    if value is not None:
+        return value
+    if is_package(default):
+        raise ValueError(f"{option}: not given, and its default {str(default)!r} is the package's own folder "
+                         f"({Path(default).resolve()}), which changes only when named: pass {option} "
+                         f"{default} to write there, or name another folder")
+    return default
+
+
 def parse_with(parse):
     """An argparse type from a function raising ValueError: argparse names the option in the error."""
     def check(text):

@@ -6,7 +6,9 @@ import os
 import shlex
 
 from ..space import SPACES
-from .options import count, device_name, existing_file, parse_with, positive, renamed, require, table_path
+from ..paths import is_shipped_data
+from .options import (DATA_DIR_HELP, count, device_name, existing_file, named_destination, parse_with, positive,
+                      renamed, require, table_path)
 
 _OVERRIDES = ("batch", "seq", "dtype", "warmup", "repeats", "threads", "energy_window_s", "energy_windows",
               "decode_batch", "decode_prefill", "decode_tokens", "decode_repeats", "rounds", "block",
@@ -48,7 +50,7 @@ def add_profile(p) -> None:
     p.add_argument("--table", type=table_path, default=None,
                    help="the table's path (default: DATA_DIR/{space}/{device}.h5)")
     renamed(p, "--out", "--table", "profile writes one table, named by --table (--out names folders)")
-    p.add_argument("--data-dir", default="data", help="tables folder (default: %(default)s)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.add_argument("--max-seconds", type=positive, default=None, help="stop cleanly after this long (default: no limit)")
     p.add_argument("--one-round", action="store_true",
                    help="protocol 2: stop once this process has completed a round; rerun for the next, so "
@@ -59,7 +61,7 @@ def add_profile(p) -> None:
 
 def add_import_reference(p) -> None:
     p.add_argument("file", type=existing_file, help="the reference JSON, e.g. ../shared/reference_data/h100_2026-11-22.json")
-    p.add_argument("--data-dir", default="data", help="tables folder (default: %(default)s)")
+    p.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     p.set_defaults(func=cmd_import_reference)
 
 
@@ -68,7 +70,8 @@ def cmd_import_reference(args) -> int:
 
     from ..profiling.reference import import_reference
     command = "hwgptbench " + " ".join(shlex.quote(a) for a in args.argv)
-    print(json.dumps(import_reference(args.file, args.data_dir, command=command, log=lambda m: None), indent=1))
+    data = named_destination(args.data_dir, "data", "--data-dir", is_shipped_data)
+    print(json.dumps(import_reference(args.file, data, command=command, log=lambda m: None), indent=1))
     return 0
 
 
@@ -116,8 +119,11 @@ def run(args) -> int:
         raise ValueError("one-round: rounds are protocol 2's; add --protocol 2 (CPU)")
     kw = {"one_round": True} if args.one_round else {}
     command = "hwgptbench " + " ".join(shlex.quote(a) for a in args.argv)
+    data = args.data_dir or "data"
+    if args.table is None:                   # the table goes into the data folder
+        data = named_destination(args.data_dir, "data", "--data-dir", is_shipped_data)
     with cls(args.space, device=args.device, out=args.table, protocol=proto, command=command,
-             data_dir=args.data_dir) as p:
+             data_dir=data) as p:
         added = p.run(indices, max_seconds=args.max_seconds, progress=not args.quiet, **kw)
         left = len(p.todo(indices))
     out = p.out

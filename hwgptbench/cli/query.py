@@ -8,7 +8,7 @@ from pathlib import Path
 from ..columns import Column
 from ..space import SPACES
 from .arch import parse_arch
-from .options import count, folder, names, parse_with, require
+from .options import count, folder, named_destination, names, parse_with, require
 
 
 def add_query(q) -> None:
@@ -34,7 +34,7 @@ def add_query(q) -> None:
 def add_fit(f) -> None:
     f.add_argument("--data", type=folder, default=None, help="tables folder (default: the package's data/)")
     f.add_argument("--out", default=None,
-                   help="surrogates folder, written (default: the package's surrogates/)")
+                   help="surrogates folder, written (default: none; the package's own, surrogates/, only when named)")
     f.add_argument("--spaces", type=names, default=None, help="comma-separated spaces to refit (default: all)")
     f.add_argument("--nthread", type=count(1), default=1, help="xgboost threads")
     f.add_argument("--markdown", action="store_true", help="print the quality table as markdown")
@@ -123,12 +123,12 @@ def _print_rows(df, as_json: bool, chunk: int = 10000) -> None:
 
 
 def cmd_fit(args) -> int:
-    from ..paths import data_dir, surrogates_dir
+    from ..paths import data_dir, is_shipped_surrogates, surrogates_dir
 
     for s in args.spaces or ():
         if s not in SPACES:
             raise ValueError(f"--spaces: unknown {s!r}; allowed: {sorted(SPACES)}")
-    out = Path(args.out) if args.out else surrogates_dir()
+    out = Path(named_destination(args.out, surrogates_dir(), "--out", is_shipped_surrogates))
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out: {str(out)!r} is a file; expected the surrogates folder")
     data = args.data or data_dir()
