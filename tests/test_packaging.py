@@ -23,7 +23,8 @@ def test_every_subpackage_is_listed_in_pyproject():
 def test_the_wheel_works_outside_the_checkout(tmp_path):
     """Build the wheel, install it (without dependencies: this environment has them) into a folder
     of its own, and use it from a folder outside the checkout: a query, a problem, a run and its
-    leaderboard, a refit into a scratch folder. Whatever reads a checkout-only path fails here."""
+    leaderboard, a refit into a scratch folder, the GPU plan rehearsed and merged into scratch folders,
+    the xs pipeline rehearsed. Whatever reads a checkout-only path fails here."""
     import os
     wheels, site, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "work"
     work.mkdir()
@@ -50,6 +51,11 @@ def test_the_wheel_works_outside_the_checkout(tmp_path):
     assert "| nsga2 |" in board and "| rs |" in board and "No results for:" in board
     hw("fit-surrogates", "--data", str(site / "hwgptbench" / "_data"), "--out", "sur", "--spaces", "s")
     assert (work / "sur" / "manifest.json").exists()
+    hw("gpu-plan", "--rehearsal", "--out", "lease", "--work-dir", "lease_work")      # the GPU plan, rehearsed ...
+    merged = hw("gpu-plan", "merge", "lease", "--allow-rehearsal", "--data-dir", "scratch",   # ... and merged
+                "--surrogates-dir", "scratch_sur", "--no-fronts")
+    assert "s_rehearsal" in merged or "rehearsal.h5" in merged
+    assert any((work / "scratch").rglob("*.h5")) and (work / "scratch_sur" / "manifest.json").exists()
     for stage in ("train", "score", "table"):                # the training stage, rehearsed from the wheel
         hw("xs-pipeline", stage, "--work", "xs", "--rehearsal", "--data-dir", "data")
     assert (work / "data" / "xs" / "perplexity.h5").exists()
