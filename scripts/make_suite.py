@@ -1,7 +1,7 @@
 """Publish a new benchmark-suite version: the problems, budget and seeds of an existing version,
 with every problem the package serves now pinned at its current bounds and reference point.
 
-    python scripts/make_suite.py hwgptbench-suite/2 [--from hwgptbench-suite/1] [--add dev:PROBLEM ...]
+    python scripts/make_suite.py hwgptbench-suite/2 [--from hwgptbench-suite/1] [--add dev:PROBLEM ...] [--rule TEXT]
 
 Run it after the surrogates or the problems' bounds change (`Suite.check` then refuses the old
 version) or when a listed problem becomes available. Published versions are never rewritten.
@@ -22,6 +22,8 @@ def main(argv=None):
     ap.add_argument("--from", dest="base", default=None, help="version to copy (default: newest)")
     ap.add_argument("--add", action="append", default=[], metavar="SPLIT:PROBLEM",
                     help="also list PROBLEM in SPLIT (dev or test), e.g. dev:s:-params,decode_ms@cpu_x")
+    ap.add_argument("--rule", default=None, metavar="TEXT",
+                    help="a sentence appended to the split rule, saying where the added problems go and why")
     args = ap.parse_args(argv)
     if args.version in suite_versions():
         raise SystemExit(f"version {args.version!r} is published already; choose a new one")
@@ -36,7 +38,7 @@ def main(argv=None):
         if any(problem in p for p in splits.values()):
             raise SystemExit(f"--add: {problem!r} is in the suite already")
         splits[split].append(problem)
-    entry = {"budget": base.budget, "seeds": list(base.seeds), "splits": splits, "split_rule": base.split_rule,
+    entry = {"budget": base.budget, "seeds": list(base.seeds), "splits": splits, "split_rule": base.split_rule + (f" {args.rule}" if args.rule else ""),
              "made_by": f"scripts/make_suite.py from {base.version} on the problems.json of commit {commit}",
              "pinned": pin([p for ps in splits.values() for p in ps])}
     parse_suite(args.version, entry)              # validate before writing

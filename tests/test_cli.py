@@ -358,3 +358,20 @@ def test_the_packages_own_folders_are_written_only_when_named(argv, option, tmp_
     assert sorted(p.relative_to(tmp_path / "data").as_posix() for p in (tmp_path / "data").rglob("*")) == (
         ["xs", "xs/cpu_epyc_f25m17_2c.h5"] if argv[0] == "fit-surrogates" else ["xs"])
     assert not any((tmp_path / "sur").iterdir())
+
+
+def test_errno_texts_are_wrapped_with_the_path_and_what_was_expected(tmp_path, capsys):
+    """Real faults: a file where the output folder's parent should be, and a symlink loop read."""
+    (tmp_path / "afile").write_text("x")
+    data = Path(__file__).parents[1] / "data"
+    assert main(["fit-surrogates", "--data", str(data), "--out", str(tmp_path / "afile" / "sur"), "--spaces", "xs"]) == 2
+    err = capsys.readouterr().err
+    assert "afile" in err and "has a file where a folder was expected (errno ENOTDIR)" in err and "[Errno" not in err
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(OSError) as e:
+        loop.read_text()
+    assert user_error(e.value, "x") == f"{str(loop)!r}: is a symlink loop (errno ELOOP)"
+    with pytest.raises(UnicodeDecodeError) as e:
+        b"\xff\xfe".decode("utf-8")
+    assert "not UTF-8 text" in user_error(e.value, "x") and "codec" not in user_error(e.value, "x")

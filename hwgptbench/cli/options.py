@@ -3,6 +3,7 @@ extras, and which exceptions are a user's mistake (one line, exit 2) rather than
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.util
 from pathlib import Path
 
@@ -195,6 +196,25 @@ def user_error(e: BaseException, command: str) -> str | None:
         return missing(e.name, command)
     if isinstance(e, ImportError):
         return str(e) if "pip install" in str(e) else None     # our own messages name the extra
+    if isinstance(e, OSError) and e.errno in _ERRNO_TEXT and e.filename is not None:
+        return _os_error(e)
+    if isinstance(e, UnicodeDecodeError):
+        return (f"an input is not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} at position {e.start}); "
+                "expected a text file: check the path given")
     if isinstance(e, (ValueError, TypeError, OSError, LockedError)):
         return str(e) or type(e).__name__
     return None
+
+
+# errno -> what was found instead of what the command expected (the message names the path)
+_ERRNO_TEXT = {errno.ENOENT: "does not exist", errno.EACCES: "is not readable or writable by this user",
+               errno.EPERM: "is not permitted to this user", errno.EISDIR: "is a folder where a file was expected",
+               errno.ENOTDIR: "has a file where a folder was expected", errno.ELOOP: "is a symlink loop",
+               errno.EEXIST: "exists already where a new file or folder was expected",
+               errno.ENOSPC: "could not be written: the disk is full", errno.EROFS: "is on a read-only file system",
+               errno.ENAMETOOLONG: "is too long a name", errno.ENOTEMPTY: "is a folder that is not empty"}
+
+
+def _os_error(e: OSError) -> str:
+    paths = " -> ".join(repr(str(p)) for p in (e.filename, e.filename2) if p is not None)
+    return f"{paths}: {_ERRNO_TEXT[e.errno]} (errno {errno.errorcode[e.errno]})"
