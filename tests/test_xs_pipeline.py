@@ -112,3 +112,19 @@ def test_rehearsal_surrogates_never_go_into_the_package(rehearsal):
     with pytest.raises(ValueError, match="rehearsal"):
         fit_all(data, surrogates_dir(), FitSettings(), spaces=["xs"], log=lambda *a: None)
     assert (surrogates_dir() / "manifest.json").read_bytes() == before
+
+
+def test_split_half_agreement_separates_noise_from_a_moved_landscape():
+    """Truths by construction: a fidelity equal to the final one reorders nothing (cross == same,
+    exactly); one whose architectures are shuffled keeps no order (cross near 0)."""
+    from hwgptbench.training.validity import split_half_agreement
+    rng = np.random.default_rng(0)
+    level = rng.normal(3.5, 0.3, 200)
+    rows = [{"arch_id": f"a{i}", "window_nll": list(level[i] + rng.normal(0, 0.5, 64))} for i in range(200)]
+    same = split_half_agreement(rows, rows, n_boot=50)
+    assert same["cross"] == pytest.approx(same["same"]) and same["same_minus_cross_90"] == [0.0, 0.0]
+    assert 0.5 < same["same"] < 1
+    perm = rng.permutation(200)
+    moved = [{"arch_id": f"a{i}", "window_nll": rows[perm[i]]["window_nll"]} for i in range(200)]
+    out = split_half_agreement(moved, rows, n_boot=50)
+    assert abs(out["cross"]) < 0.15 and out["same_minus_cross_90"][0] > 0.3

@@ -158,7 +158,7 @@ def _validity(recipe, work) -> dict:
     """Kendall tau of the supernet's perplexity against standalone networks (per fidelity) and
     against a second supernet seed, on the architectures both scored."""
     from .evaluate import read_results, results_path
-    from .validity import rank_agreement
+    from .validity import rank_agreement, split_half_agreement
     space = recipe.training.space
 
     def ppl(run, pct):
@@ -175,7 +175,10 @@ def _validity(recipe, work) -> dict:
         second = seeds[1] if seeds[0] == first else seeds[0]
         report["second_seed"] = {"run": second.name, **{str(p): rank_agreement(ppl(first, p), ppl(second, p))
                                                        for p in FIDELITIES}}
-    report["last_two_fidelities"] = rank_agreement(ppl(first, 75), ppl(first, 100))
+    final = read_results(results_path(first, space, 100))
+    report["fidelity_vs_final"] = {str(p): split_half_agreement(read_results(results_path(first, space, p)), final)
+                                   for p in FIDELITIES[:-1]}
+    report["last_two_fidelities"] = report["fidelity_vs_final"][str(FIDELITIES[-2])]
     path = Path(work) / "validity.json"
     path.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
     return report

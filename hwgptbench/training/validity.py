@@ -14,7 +14,7 @@ import numpy as np
 from ..space import Arch, get_space
 from ..validation import check_int
 
-__all__ = ["standalone_archs", "rank_agreement"]
+__all__ = ["standalone_archs", "rank_agreement", "split_half_agreement"]
 
 
 def standalone_archs(space, k: int = 8, pool: int = 300) -> list[Arch]:
@@ -41,3 +41,33 @@ def rank_agreement(a: dict[str, float], b: dict[str, float]) -> dict:
     x, y = np.array([a[i] for i in ids]), np.array([b[i] for i in ids])
     return {"n": len(ids), "kendall_tau": float(stats.kendalltau(x, y)[0]),
             "spearman": float(stats.spearmanr(x, y)[0])}
+
+
+def split_half_agreement(a: list[dict], b: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
+    """Is the reordering between two fidelities (score rows `a` and `b`, with ``window_nll``) more
+    than evaluation noise? Windows are split into two halves (even and odd); ``same`` is Kendall
+    tau between b's two halves (one model, two disjoint samples of text: the noise ceiling),
+    ``cross`` between a's first half and b's second (and vice versa, averaged): two models on
+    disjoint samples, as noisy as ``same``. ``cross`` below ``same`` by more than the bootstrap
+    interval over architectures means the landscape still moved between the fidelities."""
+    from scipy import stats
+    wa = {r["arch_id"]: np.asarray(r["window_nll"]) for r in a}
+    wb = {r["arch_id"]: np.asarray(r["window_nll"]) for r in b}
+    ids = sorted(set(wa) & set(wb))
+    if len(ids) < 3:
+        return {"n": len(ids)}
+    A, B = np.array([wa[i] for i in ids]), np.array([wb[i] for i in ids])
+    a0, a1, b0, b1 = A[:, 0::2].mean(1), A[:, 1::2].mean(1), B[:, 0::2].mean(1), B[:, 1::2].mean(1)
+
+    def taus(k):
+        same = stats.kendalltau(b0[k], b1[k])[0]
+        cross = (stats.kendalltau(a0[k], b1[k])[0] + stats.kendalltau(a1[k], b0[k])[0]) / 2
+        return same, cross
+
+    same, cross = taus(np.arange(len(ids)))
+    rng = np.random.default_rng(seed)
+    diff = np.array([np.subtract(*taus(rng.integers(0, len(ids), len(ids)))) for _ in range(n_boot)])
+    lo, hi = np.percentile(diff, [5, 95])
+    return {"n": len(ids), "windows_per_half": int(A.shape[1] // 2), "same": float(same), "cross": float(cross),
+            "same_minus_cross": float(same - cross), "same_minus_cross_90": [float(lo), float(hi)],
+            "full_tau": float(stats.kendalltau(A.mean(1), B.mean(1))[0])}
