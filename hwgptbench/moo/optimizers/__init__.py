@@ -1,8 +1,8 @@
 """Optimizers with one ask/tell protocol, and a registry of them by name.
 
 The eight HW-GPT-Bench baselines are rs, pls, nsga2, morea, rsbo, lsbo, ehvi and moasha; moasha
-needs a problem with a fidelity axis (perplexity at several training fidelities), which no served
-column has yet, so `BASELINES` (what `reproduce` runs) leaves it out until then.
+needs a problem with a fidelity axis (perplexity at several training fidelities: the xs problems),
+so `BASELINES` leaves it out and `reproduce` adds it on the problems that have one.
 """
 from __future__ import annotations
 
