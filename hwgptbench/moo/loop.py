@@ -5,9 +5,10 @@ batch asks for, if any: see `Batch`), and tells it the normalised objectives, un
 termination says stop. The loop owns the run's seeded evaluation noise, the timing, and the
 simulated training cost: a row at fidelity f% costs (f - g)/100 full trainings, g being the
 highest fidelity that architecture was trained to before in this run (a promoted configuration
-resumes training, as MO-ASHA assumes); a full evaluation counts as f = 100. Runs that ask for
-fidelities also get that cost in simulated seconds (``cost_s``, `sim_cost.SimulatedCost`): each
-row's share of training that architecture, plus scoring it, at the space's training rates.
+resumes training, as MO-ASHA assumes); a full evaluation counts as f = 100. On a problem with a
+fidelity axis every run, multi-fidelity or not, also gets that cost in simulated seconds (``cost_s``,
+`sim_cost.SimulatedCost`): each row's share of training that architecture, plus scoring it, at the
+space's training rates, so optimizers compare on one simulated clock.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ class Result:
     batch: np.ndarray         # (n,) batch index
     optimizer_s: np.ndarray   # (n,) cumulative seconds in ask() and tell() when the row was told
     cost: np.ndarray          # (n,) cumulative simulated training cost, in full trainings
-    cost_s: np.ndarray        # (n,) cumulative simulated training + scoring seconds (NaN: single fidelity)
+    cost_s: np.ndarray        # (n,) cumulative simulated training + scoring seconds (NaN: no fidelity axis)
     progress: Progress        # where the run stopped
     multi_fidelity: bool      # whether the optimizer asked for fidelities
 
@@ -91,7 +92,7 @@ def minimize(problem, optimizer, termination, *, seed: int = 0, options=None) ->
                else batch.fidelity.astype(np.float64))
         share = _training(batch.X, fid, trained)
         cost = progress.cost + np.cumsum(share)
-        if batch.fidelity is None:
+        if not P.fidelities:
             cost_s = np.full(len(batch), np.nan)
         else:
             if seconds is None:

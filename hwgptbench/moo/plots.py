@@ -89,7 +89,15 @@ class _View:
             self.draw(ax, F, pair, ls="none", marker=".", ms=2.5, color=REFERENCE_COLOUR, zorder=1,
                       label="reference front (best known)" if label else None)
 
+    def unreached(self, ax, name, **style):
+        """A legend entry only: a multi-fidelity run whose budget ended before any evaluation at the
+        final fidelity has no front to draw, and says so."""
+        return ax.plot([], [], label=f"{name} (no evaluation at the final fidelity)",
+                       **{"mfc": "none", **self.styles[name], **style})
+
     def median_front(self, ax, name, pair, lw=1.4, **style):
+        if not self.sets(name, pair):
+            return self.unreached(ax, name, **style)
         (S,) = eaf(self.sets(name, pair), (50,))
         V, at = staircase(S, self.ref[list(pair)])
         every = at[:: max(1, len(at) // 25)]           # <= ~25 markers, so fronts stay legible
@@ -100,6 +108,8 @@ class _View:
 
     def median_points(self, ax, name, pair):
         """Points of the median attainment surface of all objectives, projected onto the pair."""
+        if not self.sets(name, pair):
+            return self.unreached(ax, name, ls="none")
         (S,) = eaf([R for R in self.runs[name] if len(R)], (50,))
         S = S[np.all(S < self.ref, axis=1)][:, list(pair)]
         return self.draw(ax, S, pair, ms=4, alpha=0.8, mew=0.9, mfc="none", label=name, zorder=3,
@@ -144,7 +154,10 @@ def plot_attainment(df, problem=None, optimizers=None, percentiles=(25, 50, 75))
         for o, name in enumerate(v.optimizers):
             ax, colour = at(i, o), v.styles[name]["color"]
             v.reference(ax, pair, label=False)
-            for p, S in zip(percentiles, eaf(v.sets(name, pair), percentiles)):
+            if not v.sets(name, pair):
+                ax.text(0.5, 0.5, "no evaluation at\nthe final fidelity", transform=ax.transAxes, ha="center",
+                        va="center", fontsize=7, color=colour)
+            for p, S in zip(percentiles, eaf(v.sets(name, pair), percentiles) if v.sets(name, pair) else ()):
                 V, _ = staircase(S, ref)
                 if len(V):
                     a, b = pair
@@ -175,6 +188,10 @@ def plot_eafdiff(df, a: str, b: str, problem=None):
         raise ValueError(f"optimizers: an EAF difference needs two different optimizers, got {a!r} twice")
     v = _View(df, problem, [a, b])
     n_a, n_b = len(v.runs[a]), len(v.runs[b])
+    empty = [o for o in (a, b) if not any(len(R) for R in v.runs[o])]
+    if empty:
+        raise ValueError(f"optimizers: {empty} evaluated nothing at the final fidelity of {v.P.name!r}; an EAF "
+                         "difference needs final-fidelity points of both (a larger budget gives MO-ASHA some)")
     if n_a != n_b:
         raise ValueError(f"optimizers: an EAF difference needs as many runs of each; {a} has "
                          f"{n_a}, {b} has {n_b}")

@@ -5,9 +5,9 @@ A run is `loop.minimize` with an evaluation budget, turned into tidy rows.
 Results are tidy: one row per evaluation with problem, optimizer, seed, evaluation index, batch,
 architecture id, each objective column in its units (maximised columns unsigned), the normalised
 minimised objectives ``f:{objective}``, and the optimizer's own cumulative wall-clock time
-(``optimizer_s``). Multi-fidelity optimizers (MO-ASHA) add ``fidelity`` (% of training) and
-``cost`` (simulated training time, in full trainings) and ``cost_s`` (simulated training and
-scoring seconds, `sim_cost`); their indicators use only the rows
+(``optimizer_s``). Multi-fidelity optimizers (MO-ASHA) add ``fidelity`` (% of training); on a
+problem with a fidelity axis every run has ``cost`` (simulated training time, in full trainings)
+and ``cost_s`` (simulated training and scoring seconds, `sim_cost`). Indicators use only the rows
 evaluated at the final fidelity.
 """
 from __future__ import annotations
@@ -67,6 +67,7 @@ def tidy(result: Result, limit: int | None = None, ids: bool = True) -> pd.DataF
     if result.multi_fidelity:
         fid = result.fidelity[:n]
         df["fidelity"] = fid if np.isnan(fid).any() else fid.astype(np.int64)
+    if result.multi_fidelity or P.fidelities:          # one simulated clock for every optimizer
         df["cost"] = result.cost[:n]
         df["cost_s"] = result.cost_s[:n]
     return df
