@@ -243,7 +243,7 @@ def test_readme_what_ships_table_is_the_code_s():
     ("m", "latency_ms@a100", "'a100' is measured nowhere in this benchmark"),
     ("m", "latency_ms@h200x", "no device 'h200x' in this benchmark: did you mean ['h200']"),
     ("xs", "latency_ms@h100", "'h100' is measured for space(s) ['s', 'm', 'l'], not 'xs'"),
-    ("xs", "perplexity", "data/xs/perplexity.h5, which is not shipped yet: `hwgptbench xs-pipeline`"),
+    ("xs", "perplexity_hwgpt", "is served for space(s) ['s', 'm', 'l'] only, not 'xs'"),
     ("s", "perplexity", "'perplexity_hwgpt' (third-party predictor"),
     ("s", "latncy_ms", "did you mean ['latency_ms']"),
 ])
