@@ -86,12 +86,21 @@ class SearchSpace:
         block, a draw is exactly what it always was (tests and shipped fronts depend on it).
         """
         n = _check_count(n)
+        X = np.empty((n, self.n_features), dtype=check_dtype(dtype, self))
+        for start, block in zip(range(0, n, _SAMPLE_BLOCK), self.iter_sample_features(n, seed, dtype)):
+            X[start:start + len(block)] = block
+        return X
+
+    def iter_sample_features(self, n: int, seed=None, dtype=np.int64):
+        """The rows of `sample_features(n, seed)`, block by block (131,072 rows each), so that a
+        very large sample can be used without ever being held whole."""
+        n = _check_count(n)
         dtype = check_dtype(dtype, self)
         rng = np.random.default_rng(check_seed(seed))
-        X = np.empty((n, self.n_features), dtype=dtype)
         for start in range(0, n, _SAMPLE_BLOCK):
-            self._sample_block(rng, X[start:start + _SAMPLE_BLOCK])
-        return X
+            block = np.empty((min(_SAMPLE_BLOCK, n - start), self.n_features), dtype=dtype)
+            self._sample_block(rng, block)
+            yield block
 
     def _sample_block(self, rng, out: np.ndarray) -> None:
         m, lm, dt = len(out), self.max_layers, out.dtype

@@ -8,6 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hwgptbench.cli import COMMANDS, build_parser, main
@@ -324,6 +325,26 @@ def test_query_random_draws_what_sample_draws_and_prints_valid_json_in_chunks(ca
     q._print_rows(df, False, chunk=2)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 and lines[0].split() == ["arch_id", "x"]
+
+
+def test_query_random_streams_blocks_with_the_same_draws_and_values(capsys, monkeypatch):
+    """Blocks of 4 rows (instead of 131,072): the rows, ids and values must equal one query of the
+    whole sample (the truth), in one JSON list and one table with one header."""
+    import json
+
+    import hwgptbench.space as space_module
+    from hwgptbench import Benchmark
+    monkeypatch.setattr(space_module, "_SAMPLE_BLOCK", 4)
+    bench = Benchmark("s")
+    truth = bench.query(bench.space.sample_features(10, seed=3, dtype=np.int16), metrics=["params", "latency_ms"])
+    assert main(["query", "random", "-n", "10", "--seed", "3", "--metrics", "params,latency_ms", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 10 and [r["arch_id"] for r in rows] == [a.id for a in Benchmark("s").sample(10, seed=3)]
+    for c in truth.columns:
+        assert np.allclose([r[c] for r in rows], truth[c], rtol=1e-12)
+    assert main(["query", "random", "-n", "10", "--seed", "3", "--metrics", "params"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 11 and lines[0].split() == ["arch_id", "params"]
 
 
 def test_corpus_ranks_without_the_gpt2_corpus_is_one_clear_error(tmp_path, capsys, monkeypatch):

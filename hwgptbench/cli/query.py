@@ -72,8 +72,10 @@ def cmd_query(args) -> int:
     if args.arch == ["random"]:
         import numpy as np
         bench = Benchmark(args.space or "s")
-        # the draws of bench.sample(n, seed), held compactly (int16 holds every gene): a 10^6 query
-        # stays within a few hundred MB; only the ids printed are made from the rows
+        if not args.list and not args.noise:
+            return _query_random(bench, args)
+        # the draws of bench.sample(n, seed), held compactly (int16 holds every gene); only the ids
+        # printed are made from the rows
         archs = bench.space.features(bench.space.sample_features(args.n, seed=args.seed, dtype=np.int16))
     else:
         if args.n != 1:
@@ -102,23 +104,47 @@ def cmd_query(args) -> int:
     return 0
 
 
-def _print_rows(df, as_json: bool, chunk: int = 10000) -> None:
+def _query_random(bench, args) -> int:
+    """`query random -n N`: the draws of `bench.sample(N, seed)`, sampled, answered and printed a
+    block at a time, so that no step holds all N rows (a 10^6 query stays within a few hundred MB).
+    With --noise the answer is made in one call instead: its seeded draws run over all rows."""
+    import numpy as np
+    first = True
+    if args.json:
+        print("[", end="")
+    for block in bench.space.iter_sample_features(args.n, seed=args.seed, dtype=np.int16):
+        X = bench.space.features(block)
+        df = bench.query(X, metrics=args.metrics, devices=args.devices, interval=args.interval)
+        df.insert(0, "arch_id", _ids(bench.space, X))
+        if args.n == 1 and not args.json:
+            rec = df.to_dict(orient="records")[0]
+            width = max(map(len, rec))
+            print("\n".join(f"{k:>{width}}: {v}" for k, v in rec.items()))
+            return 0
+        _print_rows(df, args.json, header=first, bracket=False)
+        first = False
+    if args.json:
+        print("\n]")
+    return 0
+
+
+def _print_rows(df, as_json: bool, chunk: int = 10000, header: bool = True, bracket: bool = True) -> None:
     """Rows printed a chunk at a time (a 10^6-row answer never exists as one string): a JSON list
     of records, or an aligned table (columns as wide as the first chunk needs)."""
     import sys
 
     import pandas as pd
     out = sys.stdout
-    if as_json:
-        out.write("[")
+    if as_json:                       # bracket=False: a later part of one list (its "[" and "]" are the caller's)
+        out.write("[" if bracket else "")
         for i in range(0, len(df), chunk):
             recs = df.iloc[i:i + chunk].to_dict(orient="records")
-            out.write(("," if i else "") + ",".join("\n  " + json.dumps(r) for r in recs))
-        out.write("\n]\n")
+            out.write(("," if i or not header else "") + ",".join("\n  " + json.dumps(r) for r in recs))
+        out.write("\n]\n" if bracket else "")
         return
     with pd.option_context("display.max_columns", None, "display.width", 250):
         for i in range(0, len(df), chunk):
-            text = df.iloc[i:i + chunk].to_string(index=False, header=i == 0)
+            text = df.iloc[i:i + chunk].to_string(index=False, header=header and i == 0)
             out.write(text + "\n")
 
 
