@@ -188,6 +188,7 @@ class Benchmark:
 
     def _chunk(self, F, columns, models, rngs, interval) -> np.ndarray:
         designs: dict = {}
+        means: dict = {}
         cols, bounds = [], []
         sourced = self._sourced()
         by_source: dict = {}                  # each source evaluates all its columns at once
@@ -207,7 +208,12 @@ class Benchmark:
             key = (int(at.get("batch", 1)), int(at.get("seq", self.space.block_size)))
             if key not in designs:
                 designs[key] = design_matrix(F, self.space, *key)
-            cols.append(s.predict(designs[key], noise=c in rngs, rng=rngs.get(c)))
+            if c in rngs:
+                cols.append(s.predict(designs[key], noise=True, rng=rngs[c]))
+            else:                      # a bare name and its fidelity (perplexity, perplexity_f100): one model
+                if id(s) not in means:
+                    means[id(s)] = s.predict(designs[key])
+                cols.append(means[id(s)])
             if interval:
                 bounds += s.interval(designs[key])
         return np.column_stack(cols + bounds) if cols else np.empty((len(F), 0))
