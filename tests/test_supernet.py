@@ -174,6 +174,20 @@ def test_resume_continues_the_same_run(corpus, trained, tmp_path):
         train(corpus, run_b, _cfg(lr=1e-2), device="cpu", log=lambda *a: None)
 
 
+def test_a_run_folder_has_one_trainer_at_a_time(corpus, tmp_path):
+    """Another writer holds the run folder (its lock, as a second process would): training is
+    refused and nothing in the folder changes."""
+    from hwgptbench.files import LockedError, WriterLock
+    run = tmp_path / "r"
+    train(corpus, run, _cfg(), device="cpu", max_steps=2, log=lambda *a: None)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    with WriterLock(run / "state.json"):
+        with pytest.raises(LockedError, match="another process"):
+            train(corpus, run, _cfg(), device="cpu", log=lambda *a: None)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    assert train(corpus, run, _cfg(), device="cpu", log=lambda *a: None)["step"] == 8     # free again
+
+
 def test_evaluation_is_deterministic_and_pooled(corpus, trained):
     run, _, _ = trained
     model, _ = load_supernet(run, 100, "cpu")

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import cost
-from ..files import replacing, write_bytes
+from ..files import WriterLock, replacing, write_bytes
 from .sandwich import (PEAK_BF16, TrainConfig, config_of_state, fits, monitored_archs, peak_flops, sample_batch,  # noqa: F401
                        sample_sub_networks, step_archs)
 from ..space import get_space
@@ -130,14 +130,24 @@ def train(corpus_dir, run_dir, cfg: TrainConfig | None = None, device=None, max_
     first times a few steps and sets cfg.steps so that
     training fits that many seconds. A checkpoint is also written every `checkpoint_every_s`, so a
     killed call loses at most that much. Small result files (log, state) are copied to out_dir.
-    `threads`: torch's intra-op threads for this call (default: torch's own choice).
+    `threads`: torch's intra-op threads for this call (default: torch's own choice). One process
+    trains a run folder at a time: a second one gets `LockedError` (two writers of one checkpoint
+    would corrupt it).
     """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with WriterLock(run_dir / "state.json"):
+        return _train(corpus_dir, run_dir, cfg, device, max_seconds, out_dir, log, steps_auto_seconds, max_steps,
+                      checkpoint_every_s, threads)
+
+
+def _train(corpus_dir, run_dir, cfg, device, max_seconds, out_dir, log, steps_auto_seconds, max_steps,
+           checkpoint_every_s, threads) -> dict:
+    """`train`, under its run folder's lock."""
     import torch
 
     from .corpus import load_split, manifest_hash
 
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     state_path, ckpt_path, log_path = run_dir / "state.json", run_dir / "checkpoint.pt", run_dir / "train_log.jsonl"
     if state_path.exists():
