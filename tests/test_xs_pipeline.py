@@ -128,3 +128,17 @@ def test_split_half_agreement_separates_noise_from_a_moved_landscape():
     moved = [{"arch_id": f"a{i}", "window_nll": rows[perm[i]]["window_nll"]} for i in range(200)]
     out = split_half_agreement(moved, rows, n_boot=50)
     assert abs(out["cross"]) < 0.15 and out["same_minus_cross_90"][0] > 0.3
+
+
+def test_standalone_arch_picks_one_network(rehearsal, capsys):
+    from hwgptbench.training.pipeline import XS_REHEARSAL
+    from hwgptbench.training.validity import standalone_archs
+    work, _ = rehearsal
+    ids = [a.id for a in standalone_archs("xs", XS_REHEARSAL.n_standalone, XS_REHEARSAL.n_partial)]
+    capsys.readouterr()
+    assert main(["xs-pipeline", "standalone", "--work", str(work), "--rehearsal", "--arch", ids[-1]]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"finished": {ids[-1]: True}}
+    assert main(["xs-pipeline", "standalone", "--work", str(work), "--rehearsal", "--arch", "gpt-xs-nope"]) == 2
+    assert "not a validity architecture" in capsys.readouterr().err
+    assert main(["xs-pipeline", "score", "--work", str(work), "--rehearsal", "--arch", ids[0]]) == 2
+    assert "--arch: picks a standalone network" in capsys.readouterr().err

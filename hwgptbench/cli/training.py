@@ -107,6 +107,9 @@ def add_xs_pipeline(x) -> None:
     x.add_argument("--fidelities", type=names, default=None,
                    help="score stage: comma-separated fidelities, e.g. 100 on one core and 25,50,75 on the other "
                         "(default: all four)")
+    x.add_argument("--arch", default=None,
+                   help="standalone stage: train only this validity architecture (an id), e.g. the last one on "
+                        "the other core (default: all, in order)")
     x.add_argument("--max-seconds", type=positive, default=None, help="stop cleanly after this long per run (default: no limit)")
     x.add_argument("--rehearsal", action="store_true",
                    help="tiny counts on a tiny corpus made from this package's files, into scratch folders")
@@ -233,8 +236,10 @@ def cmd_xs_pipeline(args) -> int:
             fids = tuple(int(f) for f in args.fidelities)
         except ValueError:
             raise ValueError(f"--fidelities: expected integers among {list(FIDELITIES)}, got {args.fidelities}") from None
+    if args.arch is not None and args.stage != "standalone":
+        raise ValueError(f"--arch: picks a standalone network; it does not apply to stage {args.stage!r}")
     out = run_stage(args.stage, recipe, args.work, corpus, data_dir=args.data_dir, seed=args.seed,
-                    threads=args.threads, max_seconds=args.max_seconds, fidelities=fids)
+                    threads=args.threads, max_seconds=args.max_seconds, fidelities=fids, arch=args.arch)
     print(json.dumps(out, sort_keys=True))
     return 0
 

@@ -69,10 +69,12 @@ def _training(recipe: Recipe, seed: int, **kw) -> TrainConfig:
 
 
 def run_stage(stage: str, recipe: Recipe, work, corpus, data_dir=None, seed: int = 0, threads: int | None = 1,
-              max_seconds: float | None = None, log=print, fidelities=FIDELITIES) -> dict:
+              max_seconds: float | None = None, log=print, fidelities=FIDELITIES, arch: str | None = None) -> dict:
     """Run (or resume) one stage; returns a small JSON-able summary. `corpus`: the space's corpus
     folder (for 'corpus': where it is derived to, from the GPT-2 corpus next to it). `fidelities`:
-    the score stage's fidelities (two processes can score disjoint ones on two cores)."""
+    the score stage's fidelities (two processes can score disjoint ones on two cores); `arch`: the
+    standalone stage trains only that validity architecture (two cores can train two; each run
+    folder has one trainer at a time)."""
     from ..space import get_space
     if stage not in STAGES:
         raise ValueError(f"stage: {stage!r} not allowed; allowed: {list(STAGES)}")
@@ -93,7 +95,12 @@ def run_stage(stage: str, recipe: Recipe, work, corpus, data_dir=None, seed: int
         from .supernet import train
         from .validity import standalone_archs
         done = {}
-        for a in standalone_archs(sp.name, recipe.n_standalone, recipe.n_partial):
+        archs = standalone_archs(sp.name, recipe.n_standalone, recipe.n_partial)
+        if arch is not None:
+            if arch not in [a.id for a in archs]:
+                raise ValueError(f"arch: {arch!r} is not a validity architecture; allowed: {[a.id for a in archs]}")
+            archs = [a for a in archs if a.id == arch]
+        for a in archs:
             st = train(corpus, standalone_dir(work, a.id), _training(recipe, seed, sandwich=1, supernet=a.id),
                        device="cpu", threads=threads, max_seconds=max_seconds, log=log)
             done[a.id] = st["step"] == st["config"]["steps"]
