@@ -142,3 +142,14 @@ def test_standalone_arch_picks_one_network(rehearsal, capsys):
     assert "not a validity architecture" in capsys.readouterr().err
     assert main(["xs-pipeline", "score", "--work", str(work), "--rehearsal", "--arch", ids[0]]) == 2
     assert "--arch: picks a standalone network" in capsys.readouterr().err
+
+
+def test_score_skips_a_standalone_network_that_has_only_just_begun(rehearsal, tmp_path):
+    """A folder made by a trainer before its first checkpoint (no state.json yet) is not scored;
+    the others still are."""
+    import shutil
+    work, _ = rehearsal
+    copy = tmp_path / "work"
+    shutil.copytree(work, copy, symlinks=True)
+    (copy / "standalone" / "gpt-xs-3-256-4-4-4-4-2-2-True").mkdir()
+    assert main(["xs-pipeline", "score", "--work", str(copy), "--rehearsal"]) == 0

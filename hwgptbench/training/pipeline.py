@@ -131,6 +131,8 @@ def _score(recipe, work, corpus, seed, threads, max_seconds, log, fidelities) ->
                                       threads=threads, log=log)
         out[str(pct)] = len(read_results(path))
     for d in sorted((Path(work) / "standalone").glob("*")) if seed == recipe.training.seed else ():
+        if not (d / "state.json").exists():          # a network whose training has only just begun
+            continue
         st = json.loads((d / "state.json").read_text())
         if st["step"] == st["config"]["steps"]:
             for pct in FIDELITIES:
