@@ -96,9 +96,7 @@ def cmd_query(args) -> int:
     ids = [a.id for a in archs] if isinstance(archs, list) else _ids(bench.space, archs)
     df.insert(0, "arch_id", ids)
     if len(df) == 1 and not args.json:
-        rec = df.to_dict(orient="records")[0]
-        width = max(map(len, rec))
-        print("\n".join(f"{k:>{width}}: {v}" for k, v in rec.items()))
+        _print_record(df)
     else:
         _print_rows(df, args.json)
     return 0
@@ -117,15 +115,20 @@ def _query_random(bench, args) -> int:
         df = bench.query(X, metrics=args.metrics, devices=args.devices, interval=args.interval)
         df.insert(0, "arch_id", _ids(bench.space, X))
         if args.n == 1 and not args.json:
-            rec = df.to_dict(orient="records")[0]
-            width = max(map(len, rec))
-            print("\n".join(f"{k:>{width}}: {v}" for k, v in rec.items()))
+            _print_record(df)
             return 0
         _print_rows(df, args.json, header=first, bracket=False)
         first = False
     if args.json:
         print("\n]")
     return 0
+
+
+def _print_record(df) -> None:
+    """A one-row answer as aligned `name: value` lines."""
+    rec = df.to_dict(orient="records")[0]
+    width = max(map(len, rec))
+    print("\n".join(f"{k:>{width}}: {v}" for k, v in rec.items()))
 
 
 def _print_rows(df, as_json: bool, chunk: int = 10000, header: bool = True, bracket: bool = True) -> None:

@@ -98,7 +98,7 @@ def minimize(problem, optimizer, termination, *, seed: int = 0, options=None) ->
             if seconds is None:
                 from .sim_cost import SimulatedCost
                 seconds = SimulatedCost(P)
-            c = seconds.components(batch.X)
+            c = seconds.training(batch.X)
             cost_s = total_s + np.cumsum(share * c["train"] + c["evaluate"])
             total_s = float(cost_s[-1])
         for k, v in (("X", batch.X), ("R", R), ("F", F), ("fidelity", fid),

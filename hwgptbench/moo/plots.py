@@ -96,9 +96,10 @@ class _View:
                        **{"mfc": "none", **self.styles[name], **style})
 
     def median_front(self, ax, name, pair, lw=1.4, **style):
-        if not self.sets(name, pair):
+        sets = self.sets(name, pair)
+        if not sets:
             return self.unreached(ax, name, **style)
-        (S,) = eaf(self.sets(name, pair), (50,))
+        (S,) = eaf(sets, (50,))
         V, at = staircase(S, self.ref[list(pair)])
         every = at[:: max(1, len(at) // 25)]           # <= ~25 markers, so fronts stay legible
         # open markers: where fronts overlap, the ones drawn first still show through
@@ -154,10 +155,11 @@ def plot_attainment(df, problem=None, optimizers=None, percentiles=(25, 50, 75))
         for o, name in enumerate(v.optimizers):
             ax, colour = at(i, o), v.styles[name]["color"]
             v.reference(ax, pair, label=False)
-            if not v.sets(name, pair):
+            sets = v.sets(name, pair)
+            if not sets:
                 ax.text(0.5, 0.5, "no evaluation at\nthe final fidelity", transform=ax.transAxes, ha="center",
                         va="center", fontsize=7, color=colour)
-            for p, S in zip(percentiles, eaf(v.sets(name, pair), percentiles) if v.sets(name, pair) else ()):
+            for p, S in zip(percentiles, eaf(sets, percentiles) if sets else ()):
                 V, _ = staircase(S, ref)
                 if len(V):
                     a, b = pair

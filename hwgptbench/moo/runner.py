@@ -67,7 +67,7 @@ def tidy(result: Result, limit: int | None = None, ids: bool = True) -> pd.DataF
     if result.multi_fidelity:
         fid = result.fidelity[:n]
         df["fidelity"] = fid if np.isnan(fid).any() else fid.astype(np.int64)
-    if result.multi_fidelity or P.fidelities:          # one simulated clock for every optimizer
+    if P.fidelities:                                   # one simulated clock for every optimizer
         df["cost"] = result.cost[:n]
         df["cost_s"] = result.cost_s[:n]
     return df

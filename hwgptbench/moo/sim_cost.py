@@ -91,19 +91,24 @@ class SimulatedCost:
         """Seconds per component (``measure``, ``train``, ``evaluate``) for feature rows X."""
         P = self.problem
         X = P.space.validate_features(X)
-        p = self._percent(fidelity)
         measure = np.zeros(len(X))
         for d, line in self._lines.items():
             latency_s = P.benchmark.evaluate(X, [f"latency_ms@{d}"])[:, 0] / 1000.0
             measure += line["intercept_s"] + line["slope"] * latency_s
+        return {"measure": measure, **self.training(X, fidelity)}
+
+    def training(self, X, fidelity=None) -> dict[str, np.ndarray]:
+        """Seconds to train feature rows X to `fidelity` (``train``) and to score them once
+        (``evaluate``): the components that need no device surrogate (the optimisation loop's)."""
+        P = self.problem
+        X = P.space.validate_features(X)
+        p = self._percent(fidelity)
+        if not self.trains:
+            return {"train": np.zeros(len(X)), "evaluate": np.zeros(len(X))}
         seq = int((self._training or {}).get("seq") or P.space.block_size)    # the context trained at
         per_token = cost.flops(X, P.space, batch=1, seq=seq) / seq
-        if self.trains:
-            train = p / 100.0 * self.train_tokens * 3.0 * per_token / self.train_flop_per_s
-            evaluate = self.eval_tokens * per_token / self.train_flop_per_s
-        else:
-            train = evaluate = np.zeros(len(X))
-        return {"measure": measure, "train": train, "evaluate": evaluate}
+        return {"train": p / 100.0 * self.train_tokens * 3.0 * per_token / self.train_flop_per_s,
+                "evaluate": self.eval_tokens * per_token / self.train_flop_per_s}
 
     def __call__(self, X, fidelity=None) -> np.ndarray:
         """Seconds (n,) to evaluate feature rows X from scratch at `fidelity` (default: final)."""

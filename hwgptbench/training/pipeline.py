@@ -117,6 +117,12 @@ def run_stage(stage: str, recipe: Recipe, work, corpus, data_dir=None, seed: int
     return _validity(recipe, work)
 
 
+def _standalone_runs(work) -> list[Path]:
+    """The standalone networks' run folders that hold a state (one whose training has only just
+    begun has none yet)."""
+    return sorted(d for d in (Path(work) / "standalone").glob("*") if (d / "state.json").exists())
+
+
 def _score(recipe, work, corpus, seed, threads, max_seconds, log, fidelities) -> dict:
     """Score the profiling set at the fidelities asked (100% first), then the standalone networks.
     A second seed scores n_partial architectures at every fidelity: rank agreement needs a few
@@ -130,9 +136,7 @@ def _score(recipe, work, corpus, seed, threads, max_seconds, log, fidelities) ->
                                       batch=recipe.eval_batch, device="cpu", max_seconds=max_seconds,
                                       threads=threads, log=log)
         out[str(pct)] = len(read_results(path))
-    for d in sorted((Path(work) / "standalone").glob("*")) if seed == recipe.training.seed else ():
-        if not (d / "state.json").exists():          # a network whose training has only just begun
-            continue
+    for d in _standalone_runs(work) if seed == recipe.training.seed else ():
         st = json.loads((d / "state.json").read_text())
         if st["step"] == st["config"]["steps"]:
             for pct in FIDELITIES:
@@ -152,9 +156,8 @@ def _table(recipe, work, corpus, data_dir, seed) -> dict:
     if recipe.rehearsal and is_shipped_data(data_dir):
         raise ValueError(f"data_dir: {str(data_dir)!r} is the package's data; a rehearsal writes into a "
                          "scratch folder only")
-    alone = sorted(d for d in (Path(work) / "standalone").glob("*") if (d / "state.json").exists())
     table = build_perplexity_table(supernet_dir(work, seed), recipe.training.space, Path(corpus) / "manifest.json",
-                                   standalone_runs=alone if seed == recipe.training.seed else ())
+                                   standalone_runs=_standalone_runs(work) if seed == recipe.training.seed else ())
     if recipe.rehearsal:
         table = dataclasses.replace(table, provenance={**table.provenance, "rehearsal": True})
     path = data_dir / recipe.training.space / "perplexity.h5"
@@ -175,7 +178,7 @@ def _validity(recipe, work) -> dict:
 
     first = supernet_dir(work, recipe.training.seed)
     alone = {}
-    for d in sorted((Path(work) / "standalone").glob("*")):
+    for d in _standalone_runs(work):
         alone.update(ppl(d, 100))
     report = {"standalone": {str(p): rank_agreement(ppl(first, p), alone) for p in FIDELITIES},
               "standalone_ppl": alone}
