@@ -18,8 +18,12 @@ from hwgptbench.tables import read_table  # noqa: E402
 @pytest.fixture(scope="module")
 def rehearsal(tmp_path_factory):
     work, data = tmp_path_factory.mktemp("work"), tmp_path_factory.mktemp("data")
-    for stage in ("train", "standalone", "score", "table", "validity"):
+    for stage in ("train", "standalone", "score", "table"):
         assert main(["xs-pipeline", stage, "--work", str(work), "--rehearsal", "--data-dir", str(data)]) == 0
+    for stage in ("train", "score"):                          # a second supernet, scored at its final fidelity
+        assert main(["xs-pipeline", stage, "--work", str(work), "--rehearsal", "--seed", "1", "--fidelities", "100"]
+                    if stage == "score" else ["xs-pipeline", stage, "--work", str(work), "--rehearsal", "--seed", "1"]) == 0
+    assert main(["xs-pipeline", "validity", "--work", str(work), "--rehearsal"]) == 0
     return work, data
 
 
@@ -41,6 +45,11 @@ def test_rehearsal_validity_report_compares_with_standalone_networks(rehearsal):
     rep = json.loads((work / "validity.json").read_text())
     assert set(rep["standalone"]) == {"25", "50", "75", "100"}
     assert rep["standalone"]["100"]["n"] == 3 and len(rep["standalone_ppl"]) == 3
+    assert set(rep["standalone_supernet_ppl"]) == set(rep["standalone_ppl"])
+    second = rep["second_seed"]                             # 34 architectures scored by both runs at 100%
+    assert second["run"] == "supernet_seed1" and second["100"]["n"] == 34
+    assert second["final_split_half"]["n"] == 34 and set(second["final_vs_first_at"]) == {"25", "50", "75", "100"}
+    assert sum(v["n"] for v in second["final_split_half_by_embed_dim"].values()) == 34
     for d in (work / "standalone").iterdir():             # each standalone run trained and scored itself only
         rows = [json.loads(ln) for ln in (d / "eval_xs_f100.jsonl").read_text().splitlines()]
         assert [r["arch_id"] for r in rows] == [d.name]

@@ -170,6 +170,7 @@ def _validity(recipe, work) -> dict:
     """Kendall tau of the supernet's perplexity against standalone networks (per fidelity) and
     against a second supernet seed, on the architectures both scored."""
     from .evaluate import read_results, results_path
+    from ..space import as_arch
     from .validity import rank_agreement, split_half_agreement
     space = recipe.training.space
 
@@ -180,14 +181,23 @@ def _validity(recipe, work) -> dict:
     alone = {}
     for d in _standalone_runs(work):
         alone.update(ppl(d, 100))
+    final = read_results(results_path(first, space, 100))
     report = {"standalone": {str(p): rank_agreement(ppl(first, p), alone) for p in FIDELITIES},
-              "standalone_ppl": alone}
+              "standalone_ppl": alone,
+              "standalone_supernet_ppl": {r["arch_id"]: r["perplexity"] for r in final if r["arch_id"] in alone}}
     seeds = sorted(Path(work).glob("supernet_seed*"))
     if len(seeds) > 1:
         second = seeds[1] if seeds[0] == first else seeds[0]
-        report["second_seed"] = {"run": second.name, **{str(p): rank_agreement(ppl(first, p), ppl(second, p))
-                                                       for p in FIDELITIES}}
-    final = read_results(results_path(first, space, 100))
+        other = read_results(results_path(second, space, 100))
+        width = {r["arch_id"]: as_arch(r["arch_id"], space).embed_dim for r in other}
+        report["second_seed"] = {
+            "run": second.name, **{str(p): rank_agreement(ppl(first, p), ppl(second, p)) for p in FIDELITIES},
+            # its final network against the first run's at each fidelity, on halves of the windows, per width
+            "final_vs_first_at": {str(p): rank_agreement(ppl(first, p), ppl(second, 100)) for p in FIDELITIES},
+            "final_split_half": split_half_agreement(other, final),
+            "final_split_half_by_embed_dim": {
+                str(e): split_half_agreement([r for r in other if width[r["arch_id"]] == e], final)
+                for e in sorted(set(width.values()))}}
     report["fidelity_vs_final"] = {str(p): split_half_agreement(read_results(results_path(first, space, p)), final)
                                    for p in FIDELITIES[:-1]}
     report["last_two_fidelities"] = report["fidelity_vs_final"][str(FIDELITIES[-2])]
