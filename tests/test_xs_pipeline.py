@@ -38,6 +38,9 @@ def test_rehearsal_writes_a_marked_table_with_four_fidelities(rehearsal):
     assert np.nanmean(ppl[100]) < np.nanmean(ppl[25])       # training helped, even this little
     assert t.provenance["training"]["config"]["space"] == "xs" and t.provenance["training"]["config"]["bf16"]
     assert set(t.provenance["noise"]["100"]) <= {"64", "128", "256"}
+    build, = t.provenance["runs"]                            # the build: what made it, when, with what
+    assert build["command"] == f"hwgptbench xs-pipeline table --work {work} --rehearsal --data-dir {data}"
+    assert build["git_commit"] and build["versions"]["torch"] and build["started"][:2] == "20"
 
 
 def test_rehearsal_validity_report_compares_with_standalone_networks(rehearsal):

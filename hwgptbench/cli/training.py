@@ -3,6 +3,7 @@ score sub-networks, and write the perplexity table. torch is imported only when 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from ..space import SPACES
@@ -212,7 +213,8 @@ def cmd_table(args) -> int:
     from ..training.evaluate import build_perplexity_table
     from ..tables import write_table
 
-    write_table(build_perplexity_table(args.results, args.space, args.corpus_manifest), args.table)
+    command = "hwgptbench " + " ".join(shlex.quote(a) for a in args.argv)
+    write_table(build_perplexity_table(args.results, args.space, args.corpus_manifest, command=command), args.table)
     print(args.table)
     return 0
 
@@ -239,7 +241,8 @@ def cmd_xs_pipeline(args) -> int:
     if args.arch is not None and args.stage != "standalone":
         raise ValueError(f"--arch: picks a standalone network; it does not apply to stage {args.stage!r}")
     out = run_stage(args.stage, recipe, args.work, corpus, data_dir=args.data_dir, seed=args.seed,
-                    threads=args.threads, max_seconds=args.max_seconds, fidelities=fids, arch=args.arch)
+                    threads=args.threads, max_seconds=args.max_seconds, fidelities=fids, arch=args.arch,
+                    command="hwgptbench " + " ".join(shlex.quote(a) for a in args.argv))
     print(json.dumps(out, sort_keys=True))
     return 0
 

@@ -221,14 +221,21 @@ def perplexity_table(space: str, results: dict[int, list[dict]], provenance: dic
 
 
 def build_perplexity_table(results_dir, space: str, corpus_manifest="data/corpus/manifest.json",
-                           standalone_runs=()):
+                           standalone_runs=(), command=None):
     """The perplexity Table of one supernet run's result folder (``eval_{space}_f{p}.jsonl``,
     ``state.json``, ``train_log.jsonl``), with the training's provenance, its curve, the corpus
     manifest's sha256 and the evaluation-noise report. `standalone_runs`: folders of networks trained
     alone on the same recipe, whose measured throughput (tokens, seconds) is recorded as
-    ``standalone_training``: what training one architecture really cost (`moo.sim_cost`)."""
+    ``standalone_training``: what training one architecture really cost (`moo.sim_cost`). The build
+    itself is recorded under ``runs`` as the CPU tables record theirs (when, git commit, `command`
+    (default: this process's), library versions, host); merging tables keeps every build."""
+    import datetime as _dt
     import hashlib
+    import platform
     import re
+    import sys
+
+    from ..profiling.run import git_commit, library_versions
 
     res = Path(results_dir)
     results = {}
@@ -251,6 +258,9 @@ def build_perplexity_table(results_dir, space: str, corpus_manifest="data/corpus
             "noise": {str(p): noise_report(rows, space) for p, rows in results.items() if rows}}
     budgets = sorted({r.get("budget_tokens") for rows in results.values() for r in rows} - {None})
     prov["eval_budget_tokens"] = budgets[0] if len(budgets) == 1 else None
+    prov["runs"] = [{"started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                     "git_commit": git_commit(), "command": command or " ".join(sys.argv),
+                     "versions": library_versions(), "host": platform.node(), "built_from": str(res)}]
     alone = [json.loads((Path(d) / "state.json").read_text()) for d in standalone_runs]
     prov["standalone_training"] = [{"arch_id": st["config"]["supernet"], "step": st["step"],
                                     "steps": st["config"]["steps"], "tokens_seen": st["tokens_seen"],

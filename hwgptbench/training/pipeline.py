@@ -69,12 +69,13 @@ def _training(recipe: Recipe, seed: int, **kw) -> TrainConfig:
 
 
 def run_stage(stage: str, recipe: Recipe, work, corpus, data_dir=None, seed: int = 0, threads: int | None = 1,
-              max_seconds: float | None = None, log=print, fidelities=FIDELITIES, arch: str | None = None) -> dict:
+              max_seconds: float | None = None, log=print, fidelities=FIDELITIES, arch: str | None = None,
+              command: str | None = None) -> dict:
     """Run (or resume) one stage; returns a small JSON-able summary. `corpus`: the space's corpus
     folder (for 'corpus': where it is derived to, from the GPT-2 corpus next to it). `fidelities`:
     the score stage's fidelities (two processes can score disjoint ones on two cores); `arch`: the
     standalone stage trains only that validity architecture (two cores can train two; each run
-    folder has one trainer at a time)."""
+    folder has one trainer at a time); `command`: what the table's provenance names as its build."""
     from ..space import get_space
     if stage not in STAGES:
         raise ValueError(f"stage: {stage!r} not allowed; allowed: {list(STAGES)}")
@@ -113,7 +114,7 @@ def run_stage(stage: str, recipe: Recipe, work, corpus, data_dir=None, seed: int
             raise ValueError(f"fidelities: {list(fidelities)} not allowed; allowed: a non-empty subset of {list(FIDELITIES)}")
         return _score(recipe, work, corpus, seed, threads, max_seconds, log, fidelities)
     if stage == "table":
-        return _table(recipe, work, corpus, data_dir, seed)
+        return _table(recipe, work, corpus, data_dir, seed, command)
     return _validity(recipe, work)
 
 
@@ -146,7 +147,7 @@ def _score(recipe, work, corpus, seed, threads, max_seconds, log, fidelities) ->
     return {"scored": out}
 
 
-def _table(recipe, work, corpus, data_dir, seed) -> dict:
+def _table(recipe, work, corpus, data_dir, seed, command=None) -> dict:
     from ..paths import is_shipped_data
     from ..tables import write_table
     from .evaluate import build_perplexity_table
@@ -157,7 +158,8 @@ def _table(recipe, work, corpus, data_dir, seed) -> dict:
         raise ValueError(f"data_dir: {str(data_dir)!r} is the package's data; a rehearsal writes into a "
                          "scratch folder only")
     table = build_perplexity_table(supernet_dir(work, seed), recipe.training.space, Path(corpus) / "manifest.json",
-                                   standalone_runs=_standalone_runs(work) if seed == recipe.training.seed else ())
+                                   standalone_runs=_standalone_runs(work) if seed == recipe.training.seed else (),
+                                   command=command)
     if recipe.rehearsal:
         table = dataclasses.replace(table, provenance={**table.provenance, "rehearsal": True})
     path = data_dir / recipe.training.space / "perplexity.h5"
