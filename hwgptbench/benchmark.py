@@ -12,13 +12,14 @@ when a DataFrame is returned.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
 from . import cost
 from .columns import Column
 from .space import Arch, get_space
-from .surrogates import SurrogateStore, design_matrix
+from .surrogates import MeanGroup, SurrogateStore, design_matrix
 from .validation import check_bool, check_seed, check_str_list
 from .sources import default_sources
 
@@ -32,12 +33,20 @@ EXACT_COLUMNS = {
 }
 _EXACT_KIND = {"params": "exact", "flops": "exact", "memory_MB_analytic": "analytic"}
 OUR_SOURCE, OUR_LICENCE = "hwgptbench", "MIT (hwgptbench)"
-_EXACT = {
-    "params": lambda F: cost.params(F, F.space),
-    "flops": lambda F: cost.flops(F, F.space, 1),               # at the space's context
-    "memory_MB_analytic": lambda F: cost.memory_mb(F, F.space, 1, None, "bfloat16"),
+_EXACT = {                                # of a chunk's cost.Sums
+    "params": lambda S: cost.params(S, S.space),
+    "flops": lambda S: cost.flops(S, S.space, 1),               # at the space's context
+    "memory_MB_analytic": lambda S: cost.memory_mb(S, S.space, 1, None, "bfloat16"),
 }
 _CHUNK = 16384          # rows evaluated at a time: memory stays bounded for 10^6-row queries
+
+
+class _Plan(NamedTuple):
+    columns: list            # in the order asked
+    models: dict             # column -> Surrogate (our surrogates' columns)
+    design: dict             # column -> (batch, seq) of its design matrix
+    by_source: dict          # source -> its columns
+    groups: dict             # (batch, seq) -> MeanGroup of the distinct models reading that design
 
 
 class Benchmark:
@@ -55,6 +64,7 @@ class Benchmark:
         self._sources = default_sources() if sources is None else tuple(sources)
         self._names = None
         self._source_of = None
+        self._plans: dict = {}             # tuple of columns -> _Plan
 
     def __repr__(self) -> str:
         return f"Benchmark(space={self.space.name!r})"
@@ -162,61 +172,76 @@ class Benchmark:
         evaluated in row chunks, each checked once by `SearchSpace.features`."""
         noise, interval = check_bool(noise, "noise"), check_bool(interval, "interval")
         seed = check_seed(seed)
-        self._check_columns(columns)
-        sourced = self._sourced()
-        models = {c: self._store.get(self.space.name, c) for c in columns
-                  if c not in EXACT_COLUMNS and c not in sourced}
+        plan = self._plan(columns)
         names = list(columns)
         if interval:
-            for c, s in models.items():
+            for c, s in plan.models.items():
                 pct = round(100 * float(s.entry.get("coverage", 0.9)))
                 names += [f"{c}:lo{pct}", f"{c}:hi{pct}"]
         if isinstance(archs, np.ndarray) and archs.dtype != object:
             X = archs[None, :] if archs.ndim == 1 else archs      # checked chunk by chunk below
         else:
             X = self.space.features(archs)                        # ids, dicts, Arch: encoded once
-        rngs = {c: _column_rng(seed, c) for c in models} if noise else {}
+        rngs = {c: _column_rng(seed, c) for c in plan.models} if noise else {}
         out = np.empty((len(X), len(names)))
         for a in range(0, max(len(X), 1), _CHUNK):
             F = self.space.features(X[a:a + _CHUNK])
-            out[a:a + len(F)] = self._chunk(F, columns, models, rngs, interval)
+            out[a:a + len(F)] = self._chunk(F, plan, rngs, interval)
         ok = (np.isfinite(out) & (out >= 0)).all(axis=0)
         if not ok.all():                                          # a bug, never silently returned
             bad = [c for c, good in zip(names, ok) if not good]
             raise RuntimeError(f"non-finite or negative predictions in {bad}; please report this")
         return out, names
 
-    def _chunk(self, F, columns, models, rngs, interval) -> np.ndarray:
-        designs: dict = {}
-        means: dict = {}
+    def _plan(self, columns) -> _Plan:
+        """How to evaluate these columns, worked out once per list of columns: each column's model
+        and design matrix, the sources' columns, and the models of each design matrix as one
+        `MeanGroup` (a bare name and its fidelity, perplexity and perplexity_f100, are one model)."""
+        key = tuple(columns)
+        if key not in self._plans:
+            self._check_columns(columns)
+            sourced = self._sourced()
+            models = {c: self._store.get(self.space.name, c) for c in columns
+                      if c not in EXACT_COLUMNS and c not in sourced}
+            design = {c: self._design_key(s) for c, s in models.items()}
+            by_source: dict = {}
+            for c in columns:
+                if c in sourced:
+                    by_source.setdefault(sourced[c], []).append(c)
+            unique: dict = {}
+            for c, s in models.items():
+                unique.setdefault(design[c], {})[id(s)] = s
+            groups = {k: MeanGroup(ms.values()) for k, ms in unique.items()}
+            if len(self._plans) >= 64:                # bounded: callers may ask many different lists
+                self._plans.clear()
+            self._plans[key] = _Plan(list(columns), models, design, by_source, groups)
+        return self._plans[key]
+
+    def _chunk(self, F, plan, rngs, interval) -> np.ndarray:
+        served = {c: v for src, cs in plan.by_source.items() for c, v in zip(cs, src.evaluate(F, cs).T)}
+        S = cost.Sums(F, self.space)          # reduced once for the exact columns and every design
+        designs = {k: design_matrix(S, self.space, *k) for k in plan.groups}
+        means: dict = {}                      # id(model) -> mean: each model once, by its group
+        if len(rngs) < len(plan.models):
+            for k, group in plan.groups.items():
+                means.update(zip(map(id, group.surrogates), group.predict(designs[k])))
         cols, bounds = [], []
-        sourced = self._sourced()
-        by_source: dict = {}                  # each source evaluates all its columns at once
-        for c in columns:
-            if c in sourced:
-                by_source.setdefault(sourced[c], []).append(c)
-        served = {c: v for src, cs in by_source.items() for c, v in zip(cs, src.evaluate(F, cs).T)}
-        for c in columns:
+        for c in plan.columns:
             if c in EXACT_COLUMNS:
-                cols.append(_EXACT[c](F).astype(np.float64))
-                continue
-            if c in served:
+                cols.append(_EXACT[c](S).astype(np.float64))
+            elif c in served:
                 cols.append(served[c])
-                continue
-            s = models[c]
-            at = s.entry.get("derived_features_at", {})
-            key = (int(at.get("batch", 1)), int(at.get("seq", self.space.block_size)))
-            if key not in designs:
-                designs[key] = design_matrix(F, self.space, *key)
-            if c in rngs:
-                cols.append(s.predict(designs[key], noise=True, rng=rngs[c]))
-            else:                      # a bare name and its fidelity (perplexity, perplexity_f100): one model
-                if id(s) not in means:
-                    means[id(s)] = s.predict(designs[key])
-                cols.append(means[id(s)])
-            if interval:
-                bounds += s.interval(designs[key])
+            elif c in rngs:
+                cols.append(plan.models[c].predict(designs[plan.design[c]], noise=True, rng=rngs[c]))
+            else:
+                cols.append(means[id(plan.models[c])])
+            if interval and c in plan.models:
+                bounds += plan.models[c].interval(designs[plan.design[c]])
         return np.column_stack(cols + bounds) if cols else np.empty((len(F), 0))
+
+    def _design_key(self, s) -> tuple[int, int]:
+        at = s.entry.get("derived_features_at", {})
+        return int(at.get("batch", 1)), int(at.get("seq", self.space.block_size))
 
     def select(self, metrics=None, devices=None) -> list[str]:
         """The columns that `metrics` x `devices` name; a ValueError lists what is available."""
@@ -272,7 +297,8 @@ class Benchmark:
     def _check_columns(self, columns) -> None:
         if all(c in EXACT_COLUMNS for c in columns):
             return
-        unknown = [c for c in columns if c not in self.columns()]
+        known = self._parsed()
+        unknown = [c for c in columns if c not in known]
         if unknown:
             reasons = {u["column"]: u["reason"] for u in self._store.unavailable(self.space.name)}
             why = "".join(f"; {c} is unavailable: {reasons[c]}" for c in unknown if c in reasons)

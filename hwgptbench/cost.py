@@ -48,7 +48,7 @@ from .validation import check_int
 
 __all__ = ["VOCAB_SIZE", "VOCAB_PADDED", "BLOCK_SIZE", "HEAD_SIZE", "ROTARY_DIMS", "DTYPE_BYTES",
            "EXACT_FEATURE_NAMES", "params", "flops", "memory_mb", "weights_mb", "exact_features",
-           "decode_flops", "kv_cache_mb", "decode_memory_mb", "check_shape"]
+           "decode_flops", "kv_cache_mb", "decode_memory_mb", "check_shape", "Sums"]
 
 # s, m and l's vocabulary and context; each space carries its own (SearchSpace.vocab_size, .block_size)
 VOCAB_SIZE = 50257       # GPT-2 BPE
@@ -63,20 +63,43 @@ EXACT_FEATURE_NAMES = ("params", "flops", "sum_mlp_ratio", "sum_heads", "mlp_wid
 # Arch objects, ids, dicts) and checks them there, once: a FeatureMatrix passes straight through.
 
 
-def _sums(X, space):
-    """The checked rows as a plain array, the space's maximum depth, and (E, L, bias, sum of MLP
-    ratios, sum of heads, padded vocabulary) as int64: params and FLOPs are linear in each layer's
-    (ratio, heads), so they depend on an architecture only through these."""
-    sp = get_space(space)
-    A, lm = np.asarray(sp.features(X)), sp.max_layers      # checked; a plain view slices fast
-    col = lambda j: A[:, j].astype(np.int64)  # noqa: E731  (compact dtypes widen here)
-    return A, lm, (col(0), col(1), col(2), A[:, 3:3 + lm].sum(axis=1, dtype=np.int64),
-                   A[:, 3 + lm:].sum(axis=1, dtype=np.int64), sp.vocab_padded)
+class Sums:
+    """Checked rows reduced to what the closed forms read: the rows as a plain array, the space's
+    maximum depth, and `terms` = (E, L, bias, sum of MLP ratios, sum of heads, padded vocabulary) as
+    int64 (params and FLOPs are linear in each layer's (ratio, heads), so they depend on an
+    architecture only through these). Every function here takes one in place of the rows: a query
+    asks for several costs of the same rows (params, FLOPs, memory, the surrogates' derived
+    features) and reduces them once."""
+
+    __slots__ = ("space", "A", "lm", "terms", "_params")
+
+    def __init__(self, X, space):
+        self.space = get_space(space)
+        A, lm = np.asarray(self.space.features(X)), self.space.max_layers      # checked; a plain view slices fast
+        col = lambda j: A[:, j].astype(np.int64)  # noqa: E731  (compact dtypes widen here)
+        self.A, self.lm = A, lm
+        self.terms = (col(0), col(1), col(2), A[:, 3:3 + lm].sum(axis=1, dtype=np.int64),
+                      A[:, 3 + lm:].sum(axis=1, dtype=np.int64), self.space.vocab_padded)
+        self._params = None
+
+    @property
+    def params(self) -> np.ndarray:
+        if self._params is None:
+            self._params = _params(*self.terms)
+        return self._params
+
+
+def _sums(X, space) -> Sums:
+    if isinstance(X, Sums):
+        if X.space.name != get_space(space).name:
+            raise ValueError(f"space: these sums are of space {X.space.name!r}, not {get_space(space).name!r}")
+        return X
+    return Sums(X, space)
 
 
 def params(X, space) -> np.ndarray:
     """Exact parameter count of each architecture (int64)."""
-    return _params(*_sums(X, space)[2])
+    return _sums(X, space).params
 
 
 def _params(E, L, b, sr, sh, V):
@@ -90,7 +113,7 @@ def flops(X, space, batch: int = 1, seq: int | None = None) -> np.ndarray:
     whose count would not fit int64 is refused (ValueError naming the largest allowed batch).
     `seq` defaults to the space's context length."""
     batch, seq = check_shape(batch, seq, space)
-    E, L, b, sr, sh, V = _sums(X, space)[2]
+    E, L, b, sr, sh, V = _sums(X, space).terms
     return _flops(E, sr, sh, V, batch, seq)
 
 
@@ -129,12 +152,13 @@ def memory_mb(X, space, batch: int = 1, seq: int | None = None, dtype: str = "bf
     """Analytic inference memory estimate in MB (2**20 bytes); an estimate, not a measurement."""
     batch, seq = check_shape(batch, seq, space)
     s = _dtype_bytes(dtype)
-    A, lm, sums = _sums(X, space)
+    S = _sums(X, space)
+    A, lm, sums = S.A, S.lm, S.terms
     E = sums[0]
     r_max = A[:, 3:3 + lm].max(axis=1).astype(np.int64)      # layers past depth are 0: never the max
     h_max = A[:, 3 + lm:].max(axis=1).astype(np.int64)
     block = np.maximum(2 * E + 7 * HEAD_SIZE * h_max, 3 * E + 2 * r_max * E)
-    weights, act = _params(*sums), sums[5] + 2 * E + block
+    weights, act = S.params, sums[5] + 2 * E + block
     _check_exact(lambda B: _top(weights) + B * seq * _top(act), batch, seq, "memory elements")
     total = weights + batch * seq * act
     return s * total.astype(np.float64) / 2 ** 20
@@ -145,7 +169,7 @@ def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1) -> np.nd
     cached (FlopCounterMode convention, see module docstring), int64."""
     _check_decode(prefix_len, steps, space)
     batch, _ = check_shape(batch, prefix_len + steps, space)
-    E, L, b, sr, sh, V = _sums(X, space)[2]
+    E, L, b, sr, sh, V = _sums(X, space).terms
     a = HEAD_SIZE * sh
     keys = steps * (prefix_len + 1) + steps * (steps - 1) // 2      # sum of P + 1 over the steps
     per_seq = steps * (4 * a * E + 2 * E * E * sr + E * V) + 2 * a * keys
@@ -156,7 +180,7 @@ def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1) -> np.nd
 def kv_cache_mb(X, space, batch: int, seq: int, dtype: str = "bfloat16") -> np.ndarray:
     """Bytes of a KV cache for `seq` positions in MB (2**20 bytes): keys and values of every layer."""
     batch, seq = check_shape(batch, seq, space)
-    sh = _sums(X, space)[2][4]
+    sh = _sums(X, space).terms[4]
     _check_exact(lambda B: 2 * B * seq * HEAD_SIZE * _top(sh), batch, seq, "KV-cache elements")
     return _dtype_bytes(dtype) * (2 * batch * seq * HEAD_SIZE * sh).astype(np.float64) / 2 ** 20
 
@@ -174,9 +198,10 @@ def weights_mb(X, space, dtype: str = "bfloat16") -> np.ndarray:
 def exact_features(X, space, batch: int = 1, seq: int | None = None) -> np.ndarray:
     """Derived exact features for surrogates (EXACT_FEATURE_NAMES): params, FLOPs, per-layer sums."""
     batch, seq = check_shape(batch, seq, space)
-    E, L, b, sr, sh, V = _sums(X, space)[2]
+    S = _sums(X, space)
+    E, L, b, sr, sh, V = S.terms
     out = np.empty((len(E), len(EXACT_FEATURE_NAMES)))
-    for j, v in enumerate((_params(E, L, b, sr, sh, V), _flops(E, sr, sh, V, batch, seq), sr, sh, sr * E,
+    for j, v in enumerate((S.params, _flops(E, sr, sh, V, batch, seq), sr, sh, sr * E,
                            sh * HEAD_SIZE)):
         out[:, j] = v
     return out

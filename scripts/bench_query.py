@@ -6,7 +6,8 @@ Measures, with the shipped (or $HWGPTBENCH_SURROGATES) surrogates:
   * `import hwgptbench` time in fresh interpreters (median of --import-runs);
   * a fresh process's first surrogate answer: interpreter start, import, Benchmark, one
     single-architecture query of `latency_ms` (wall time of the whole process, median);
-  * a 10,000-architecture query of every column of one device (feature matrix, Arch list, ids);
+  * a 10,000-architecture query of every column of one device (feature matrix, Arch list, ids),
+    and of every column the space serves (feature matrix);
   * the median single-architecture query (an Arch, and an id string);
   * --huge N random architectures per space (default 1,000,000) sampled as an int16 feature matrix
     and queried (every column) in a fresh process: peak RSS, and no negative, NaN or infinite
@@ -104,6 +105,7 @@ def main(argv=None) -> int:
     b.query(X[:100], metrics=cols)                                  # load the surrogates once
     rows = [
         ("feature matrix", _median_ms(lambda: b.query(X, metrics=cols), args.repeats)),
+        (f"feature matrix, every column ({len(b.columns())})", _median_ms(lambda: b.query(X), args.repeats)),
         ("list of Arch", _median_ms(lambda: b.query(archs, metrics=cols), args.repeats)),
         ("feature matrix, noise=True", _median_ms(lambda: b.query(X, metrics=cols, noise=True, seed=1), args.repeats)),
         ("evaluate() ndarray, feature matrix", _median_ms(lambda: b.evaluate(X, cols), args.repeats)),

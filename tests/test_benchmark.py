@@ -257,13 +257,14 @@ def test_a_missing_column_says_what_would_serve_it(space, metric, needle):
 def test_a_bare_name_and_its_fidelity_are_one_model_evaluated_once(monkeypatch):
     """`perplexity` is `perplexity_f100` (the last fidelity): equal answers, and the model runs once
     per chunk (counted); with noise, the one's draw is the other's."""
-    from hwgptbench.surrogates.serve import Surrogate
+    from hwgptbench.surrogates.serve import MeanGroup
     b = Benchmark("xs")
     X = b.space.sample_features(50, seed=1)
     calls = []
-    original = Surrogate.predict
-    monkeypatch.setattr(Surrogate, "predict", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    original = MeanGroup.predict
+    monkeypatch.setattr(MeanGroup, "predict", lambda self, *a, **k: calls.append(len(self.surrogates))
+                        or original(self, *a, **k))
     df = b.query(X, metrics=["perplexity", "perplexity_f100"])
-    assert np.array_equal(df["perplexity"], df["perplexity_f100"]) and len(calls) == 1
+    assert np.array_equal(df["perplexity"], df["perplexity_f100"]) and calls == [1]
     noisy = b.query(X, metrics=["perplexity", "perplexity_f100"], noise=True, seed=0)
     assert np.array_equal(noisy["perplexity"], noisy["perplexity_f100"])

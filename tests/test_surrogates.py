@@ -50,6 +50,50 @@ def test_numpy_trees_equal_xgboost(depth):
     np.testing.assert_array_equal(got, want)          # xgboost's own arithmetic, bit for bit
 
 
+def test_forest_equals_each_ensemble_and_xgboost():
+    """A Forest evaluates several boosters at once (distinct splits decided once, few rows row by
+    row, many column-major); each result must still be that booster's own, bit for bit."""
+    from hwgptbench.surrogates.trees import Forest
+    rng = np.random.default_rng(1)
+    F = rng.integers(0, 6, size=(3000, 9)).astype(np.float32)
+    boosters = []
+    for depth, rounds, k in ((3, 40, 0), (1, 7, 1), (2, 25, 2), (3, 0, 3), (3, 160, 4)):
+        y = F[:, k] * (k + 1) - F[:, (k + 3) % 9] ** 2 + F[:, 5] * F[:, 6] + rng.standard_normal(len(F))
+        boosters.append(xgb.train({"max_depth": depth, "eta": 0.3, "nthread": 1, "seed": k, "base_score": 0.0},
+                                  xgb.DMatrix(F, label=y), rounds))
+    ensembles = [TreeEnsemble.from_ubj(bytes(b.save_raw("ubj"))) for b in boosters]
+    forest = Forest(ensembles)
+    margins = rng.standard_normal((len(F), len(ensembles)))
+    for n in (1, 2, 63, 64, 65, 3000):             # both layouts and their edges
+        got = forest.predict(F[:n], margins[:n])
+        for j, (b, e) in enumerate(zip(boosters, ensembles)):
+            np.testing.assert_array_equal(got[:, j], e.predict(F[:n], margins[:n, j]))
+            if b.num_boosted_rounds():
+                np.testing.assert_array_equal(got[:, j], b.inplace_predict(F[:n], base_margin=margins[:n, j].astype(np.float32)))
+
+
+@pytest.mark.parametrize("space", ["xs", "s", "m", "l"])
+def test_every_column_at_once_equals_each_alone(space):
+    """Columns are evaluated together (one Forest per design matrix, one pass of cost sums): each
+    value must equal what asking for that column alone gives, bit for bit, for one row and many.
+    HW-GPT-Bench's MLPs run on BLAS, whose float32 kernels for a few rows round differently from
+    those for many: those columns agree to float32 precision."""
+    b = Benchmark(space)
+    X = b.space.sample_features(300, seed=5)
+    cols = b.columns()
+    together = b.evaluate(X, cols)
+    for j, c in enumerate(cols):
+        np.testing.assert_array_equal(together[:, j], b.evaluate(X, [c])[:, 0], err_msg=c)
+    blas = set(b._sourced())
+    for i in (0, 7):
+        one = b.query(b.space.decode(X[i:i + 1])[0])
+        for c, v in zip(cols, together[i]):
+            if c in blas:
+                assert one[c] == pytest.approx(v, rel=1e-6), c
+            else:
+                assert one[c] == v, c
+
+
 def test_holdout_split_is_stable_and_about_20_percent():
     ids = [f"arch-{i}" for i in range(5000)]
     m = S.holdout_mask(ids, 0.2, 7)

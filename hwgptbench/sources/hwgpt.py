@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from ..space import get_space
 from . import IntervalUnavailable
 
 __all__ = ["HWGPTPredictors", "ASSETS", "COLUMNS"]
@@ -45,7 +46,7 @@ class HWGPTPredictors:
 
     def __init__(self, assets=None):
         self.assets = Path(assets) if assets is not None else ASSETS
-        self._nets: dict[str, list] = {}
+        self._nets: dict = {}               # stem -> its layers; a tuple of stems -> them stacked
 
     def columns(self, space: str) -> list[str]:
         return list(COLUMNS) if space in SPACES else []
@@ -61,13 +62,14 @@ class HWGPTPredictors:
         space = F.space.name if getattr(F, "space", None) is not None else None
         self._check(space, columns)
         out = np.empty((len(F), len(columns)))
-        inputs = {}
+        by_input: dict = {}                   # the nets of one encoding run side by side
         for j, c in enumerate(columns):
             stem = COLUMNS[c][0]
-            kind = "one_hot" if stem == "perplexity" else "normalised"
-            if kind not in inputs:
-                inputs[kind] = one_hot(F) if kind == "one_hot" else normalised(F)
-            out[:, j] = mlp(self._net(f"{stem}_{space}"), inputs[kind])
+            by_input.setdefault("one_hot" if stem == "perplexity" else "normalised", []).append((j, f"{stem}_{space}"))
+        for kind, nets in by_input.items():
+            x = one_hot(F) if kind == "one_hot" else normalised(F)
+            js, stems = zip(*nets)
+            out[:, list(js)] = mlp(self._stacked(stems), x)
         bad = ~(np.isfinite(out) & (out >= 0))
         if bad.any():            # never clipped: a value the predictor should not give is an error
             i, j = np.argwhere(bad)[0]
@@ -117,42 +119,88 @@ class HWGPTPredictors:
             self._nets[stem] = layers
         return self._nets[stem]
 
+    def _stacked(self, stems: tuple) -> list[np.ndarray]:
+        """The nets `stems` (all of one shape) as `mlp` takes them: per layer one array
+        (nets, in + 1, out + 1) holding each net's weights as (in, out), its bias as the last input
+        row, and a pass-through of the constant last input (ReLU keeps it 1)."""
+        if stems not in self._nets:
+            nets = [self._net(s) for s in stems]
+            if len({tuple(w.shape for w, _ in net) for net in nets}) != 1:
+                raise ValueError(f"stems: {stems} are nets of different shapes; they cannot run side by side")
+            layers = []
+            for k in range(len(nets[0])):
+                out, inp = nets[0][k][0].shape
+                last = k == len(nets[0]) - 1
+                A = np.zeros((len(nets), inp + 1, out + (0 if last else 1)), dtype=np.float32)
+                for g, net in enumerate(nets):
+                    w, b = net[k]
+                    A[g, :inp, :out], A[g, inp, :out] = w.T, b
+                    if not last:
+                        A[g, inp, out] = 1.0
+                layers.append(A)
+            self._nets[stems] = layers
+        return self._nets[stems]
+
 
 def mlp(layers, x: np.ndarray) -> np.ndarray:
-    """HW-GPT-Bench's 5-layer ReLU MLP (fc1..fc4 + ReLU, fc5 linear), in float32 as there."""
-    h = x.astype(np.float32, copy=False)
-    for k, (w, b) in enumerate(layers):
-        h = h @ w.T + b
+    """HW-GPT-Bench's 5-layer ReLU MLP (fc1..fc4 + ReLU, fc5 linear), in float32 as there, for one
+    or several nets of the same input side by side (`HWGPTPredictors._stacked`); (rows, nets).
+    The bias is a weight of a constant input, so a layer is one matrix product (and its ReLU)."""
+    h = np.ones((layers[0].shape[0], len(x), x.shape[1] + 1), dtype=np.float32)
+    h[:, :, :-1] = x
+    for k, A in enumerate(layers):
+        h = h @ A
         if k < len(layers) - 1:
             np.maximum(h, 0, out=h)
-    return h[:, 0].astype(np.float64)
+    return h[:, :, 0].T.astype(np.float64)
 
 
 def one_hot(F) -> np.ndarray:
     """`convert_config_to_one_hot` for every row of F (float32)."""
-    sp = F.space
-    X = np.asarray(F, dtype=np.int64)
-    lm = sp.max_layers
-    E, L, bias = X[:, 0], X[:, 1], X[:, 2]
-    live = np.arange(lm)[None, :] < L[:, None]                       # layer slot within the depth
-    r, h = X[:, 3:3 + lm], X[:, 3 + lm:3 + 2 * lm]
-    parts = [E[:, None] == np.array(sp.embed_dims), L[:, None] == np.array(sp.n_layers),
-             ((r[:, :, None] == np.array(sp.mlp_ratios)) & live[:, :, None]).reshape(len(X), -1),
-             ((h[:, :, None] == np.array(sp.n_heads)) & live[:, :, None]).reshape(len(X), -1),
-             np.stack([bias == 1, bias == 0], axis=1)]                 # bias choices ("True", "False")
-    return np.concatenate(parts, axis=1).astype(np.float32)
+    pos = _encoding(F.space.name)[0]
+    P = pos.ravel()[_flat_index(F, pos.shape[1])]                   # one-hot position, -1 for none
+    out = np.zeros((len(P), int(pos.max()) + 1), dtype=np.float32)
+    r, c = np.nonzero(P >= 0)
+    out[r, P[r, c]] = 1.0
+    return out
 
 
 def normalised(F) -> np.ndarray:
     """`get_arch_feature_map` + `normalize_arch_feature_map` for every row of F (float32)."""
-    sp = F.space
-    X = np.asarray(F, dtype=np.int64)
-    lm = sp.max_layers
-    live = np.arange(lm)[None, :] < X[:, 1:2]
+    value = _encoding(F.space.name)[1]
+    lm = F.space.max_layers
+    order = np.r_[0, 1, 3:3 + 2 * lm, 2]                            # bias last, as there
+    return value.ravel()[_flat_index(F, value.shape[1])[:, order]]
+
+
+def _flat_index(F, width: int) -> np.ndarray:
+    X = np.asarray(F, dtype=np.intp)
+    return X + np.arange(X.shape[1], dtype=np.intp) * width
+
+
+@lru_cache(maxsize=None)
+def _encoding(space: str):
+    """Both encodings as lookup tables, (feature, value) -> entry: a checked row holds 0 in the
+    layer slots past its depth, so each encoding is one gather. `pos`: the one-hot position of a
+    value (-1: none, as for empty slots); `value`: its normalised entry (float32)."""
+    sp = get_space(space)
+    lm, nE, nL, nR, nH = sp.max_layers, len(sp.embed_dims), len(sp.n_layers), len(sp.mlp_ratios), len(sp.n_heads)
+    width = max(max(sp.embed_dims), max(sp.n_layers), max(sp.mlp_ratios), max(sp.n_heads), 1) + 1
+    pos = np.full((sp.n_features, width), -1, dtype=np.intp)
+    value = np.full((sp.n_features, width), -1.0)                 # -1: an empty slot
 
     def norm(v, choices):
         return (v - min(choices)) / (max(choices) - min(choices))
-    r = np.where(live, norm(X[:, 3:3 + lm], sp.mlp_ratios), -1.0)
-    h = np.where(live, norm(X[:, 3 + lm:3 + 2 * lm], sp.n_heads), -1.0)
-    return np.concatenate([norm(X[:, :1], sp.embed_dims), norm(X[:, 1:2], sp.n_layers), r, h,
-                           (X[:, 2:3] == 1).astype(np.float64)], axis=1).astype(np.float32)
+    for k, e in enumerate(sp.embed_dims):
+        pos[0, e], value[0, e] = k, norm(e, sp.embed_dims)
+    for k, n in enumerate(sp.n_layers):
+        pos[1, n], value[1, n] = nE + k, norm(n, sp.n_layers)
+    off_b = nE + nL + lm * (nR + nH)
+    pos[2, 1], pos[2, 0] = off_b, off_b + 1                          # index 0 is bias "True"
+    value[2, 1], value[2, 0] = 1.0, 0.0
+    for i in range(lm):
+        for k, r in enumerate(sp.mlp_ratios):
+            pos[3 + i, r], value[3 + i, r] = nE + nL + i * nR + k, norm(r, sp.mlp_ratios)
+        for k, h in enumerate(sp.n_heads):
+            pos[3 + lm + i, h], value[3 + lm + i, h] = nE + nL + lm * nR + i * nH + k, norm(h, sp.n_heads)
+    return pos, value.astype(np.float32)

@@ -11,15 +11,15 @@ calibrated interval, evaluating the saved trees in numpy. Fitting needs the ``fi
     fit.py        fitting: `fit_all(data_dir, out_dir, settings, spaces=None)`     (extra `fit`)
     quality.py    held-out quality and its markdown table                          (extra `fit`)
     store.py      the on-disk format: manifest + files, sha256-checked, atomic writes
-    serve.py      `SurrogateStore`, `Surrogate`, the interval formula              (numpy only)
-    trees.py      xgboost trees as flat numpy arrays, evaluated level by level
+    serve.py      `SurrogateStore`, `Surrogate`, `MeanGroup`, the interval formula (numpy only)
+    trees.py      xgboost trees as flat numpy arrays; `Forest`: several ensembles at once
     ubjson.py     a reader of the UBJSON xgboost saves trees in
 """
 from .design import design_matrix, feature_names
-from .serve import Surrogate, SurrogateStore
+from .serve import MeanGroup, Surrogate, SurrogateStore
 from .store import MANIFEST, SCHEMA_VERSION, SurrogateError
 
-__all__ = ["SurrogateError", "Surrogate", "SurrogateStore", "design_matrix", "feature_names", "Target",
+__all__ = ["SurrogateError", "Surrogate", "MeanGroup", "SurrogateStore", "design_matrix", "feature_names", "Target",
            "discover", "MANIFEST", "SCHEMA_VERSION", "fit_all", "FitSettings", "quality_table"]
 
 _FIT = {"fit_all": "fit", "FitSettings": "fit", "fit_target": "fit", "holdout_mask": "fit",

@@ -7,7 +7,7 @@ import numpy as np
 from .. import cost
 from ..space import get_space
 
-__all__ = ["DERIVED", "BASELINE_INPUTS", "feature_names", "design_matrix", "baseline_matrix"]
+__all__ = ["DERIVED", "BASELINE_INPUTS", "feature_names", "design_matrix", "baseline_matrix", "baseline"]
 
 DERIVED = cost.EXACT_FEATURE_NAMES       # params, flops, sum_mlp_ratio, sum_heads, mlp/attn width sums
 BASELINE_INPUTS = ("1", "log(params)", "log(flops)", "n_layer", "bias")
@@ -18,12 +18,12 @@ def feature_names(space) -> list[str]:
 
 
 def design_matrix(X, space, batch: int = 1, seq: int | None = None) -> np.ndarray:
-    """Float32 (n, d) model input of architectures (anything `SearchSpace.features` takes):
-    the feature row, then the exact derived features at (batch, seq)."""
-    F = get_space(space).features(X)
-    out = np.empty((F.shape[0], F.shape[1] + len(DERIVED)), dtype=np.float32)
-    out[:, :F.shape[1]] = np.asarray(F)
-    out[:, F.shape[1]:] = cost.exact_features(F, space, batch, seq)
+    """Float32 (n, d) model input of architectures (anything `SearchSpace.features` takes, or the
+    rows' `cost.Sums`): the feature row, then the exact derived features at (batch, seq)."""
+    S = X if isinstance(X, cost.Sums) else cost.Sums(X, space)
+    out = np.empty((S.A.shape[0], S.A.shape[1] + len(DERIVED)), dtype=np.float32)
+    out[:, :S.A.shape[1]] = S.A
+    out[:, S.A.shape[1]:] = cost.exact_features(S, space, batch, seq)
     return out
 
 
@@ -35,3 +35,15 @@ def baseline_matrix(D: np.ndarray, n_raw: int) -> np.ndarray:
     B[:, 1:3] = np.log(D[:, n_raw:n_raw + 2].astype(np.float64))
     B[:, 3:5] = D[:, 1:3]
     return B
+
+
+def baseline(B: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """The linear log baseline ``B @ coef`` (coef: one vector, or one column per model), summed term
+    by term in a fixed order: a matrix product rounds differently for one row than for many (BLAS
+    picks other kernels), and one architecture must get the same value whether it is asked alone or
+    among others, and whether its model is evaluated alone or beside others."""
+    col = (lambda j: B[:, j]) if coef.ndim == 1 else (lambda j: B[:, j, None])  # noqa: E731
+    out = col(0) * coef[0]
+    for j in range(1, len(coef)):
+        out += col(j) * coef[j]
+    return out

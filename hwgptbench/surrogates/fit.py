@@ -29,7 +29,7 @@ from ..space import SPACES, get_space
 from ..paths import is_shipped_surrogates
 from ..tables import is_rehearsal
 from ..validation import check_str_list
-from .design import BASELINE_INPUTS, baseline_matrix, design_matrix, feature_names
+from .design import BASELINE_INPUTS, baseline, baseline_matrix, design_matrix, feature_names
 from .discover import Target, discover, median_of_repeats
 from .quality import held_out_quality
 from .serve import interval, total_scale
@@ -104,7 +104,7 @@ def _huber_lstsq(B, y, delta: float, iters: int = 50) -> np.ndarray:
 
 
 def _base(D, coef, n_raw, kind) -> np.ndarray:
-    return baseline_matrix(D, n_raw) @ coef if kind == "mean" else np.full(len(D), coef[0])
+    return baseline(baseline_matrix(D, n_raw), coef) if kind == "mean" else np.full(len(D), coef[0])
 
 
 def _fit_model(D, y, n_raw, settings, rounds, seed_offset, kind):
@@ -207,7 +207,7 @@ def fit_target(target: Target, table, settings: FitSettings, table_sha: str):
 
     quality = {"n_test": int(test.sum())}
     if test.sum() >= 3:
-        mu_t = _predict_booster(booster, D[test], baseline_matrix(D[test], n_raw) @ coef)
+        mu_t = _predict_booster(booster, D[test], baseline(baseline_matrix(D[test], n_raw), coef))
         s_t = (np.exp(_predict_booster(noise_booster, D[test], np.full(test.sum(), noise_base)))
                if stochastic else np.zeros(test.sum()))
         lo, hi = interval(mu_t, s_t, tau, q_lo, q_hi)

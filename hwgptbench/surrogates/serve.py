@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from ..columns import fidelity_aliases
-from .design import BASELINE_INPUTS, DERIVED, baseline_matrix, feature_names
+from .design import BASELINE_INPUTS, DERIVED, baseline, baseline_matrix, feature_names
 from .store import SCHEMA_VERSION, SurrogateError, read_manifest, read_verified
-from .trees import TreeEnsemble
+from .trees import Forest, TreeEnsemble
 
-__all__ = ["Surrogate", "SurrogateStore", "StaleSurrogateWarning", "interval", "total_scale"]
+__all__ = ["Surrogate", "MeanGroup", "SurrogateStore", "StaleSurrogateWarning", "interval", "total_scale"]
 
 
 def total_scale(s, tau):
@@ -55,7 +55,7 @@ class Surrogate:
             self.noise_trees = TreeEnsemble.from_ubj(blobs["noise_ubj"], f"{self.column} noise model")
 
     def log_mean(self, D: np.ndarray) -> np.ndarray:
-        return self.trees.predict(D, baseline_matrix(D, self.n_raw) @ self.coef)
+        return self.trees.predict(D, baseline(baseline_matrix(D, self.n_raw), self.coef))
 
     def log_noise_scale(self, D: np.ndarray) -> np.ndarray:
         if not self.stochastic:
@@ -71,6 +71,34 @@ class Surrogate:
 
     def interval(self, D) -> tuple[np.ndarray, np.ndarray]:
         return interval(self.log_mean(D), np.exp(self.log_noise_scale(D)), self.tau, self.q_lo, self.q_hi)
+
+
+class MeanGroup:
+    """The mean predictions of several surrogates that read one design matrix, computed together:
+    one baseline input matrix, their baselines side by side, one `Forest` for their trees. Each
+    result equals that surrogate's own `predict(D)` bit for bit (a test checks it); only numpy's
+    per-call cost is shared."""
+
+    def __init__(self, surrogates):
+        self.surrogates = list(surrogates)
+        if len({s.n_raw for s in self.surrogates}) > 1:
+            raise ValueError("surrogates: a MeanGroup needs surrogates of one space (one design matrix)")
+        self._fused = [i for i, s in enumerate(self.surrogates) if s.trees.depth <= 3]
+        self._forest = Forest([self.surrogates[i].trees for i in self._fused])
+        self._coef = np.array([self.surrogates[i].coef for i in self._fused]).reshape(len(self._fused), -1).T
+
+    def predict(self, D: np.ndarray) -> list[np.ndarray]:
+        if not self.surrogates:
+            return []
+        out = [None] * len(self.surrogates)
+        if self._fused:
+            mu = np.exp(self._forest.predict(D, baseline(baseline_matrix(D, self.surrogates[0].n_raw), self._coef)))
+            for j, i in enumerate(self._fused):
+                out[i] = mu[:, j]
+        for i, s in enumerate(self.surrogates):
+            if out[i] is None:                       # deeper trees: each on its own
+                out[i] = s.predict(D)
+        return out
 
 
 def _arrays(blob: bytes, path: str) -> dict:
