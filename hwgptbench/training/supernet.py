@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 import uuid
 from pathlib import Path
@@ -270,9 +271,10 @@ def _train(corpus_dir, run_dir, cfg, device, max_seconds, out_dir, log, steps_au
                 logf.write(json.dumps({"step": step, "tokens": state["tokens_seen"], "val_loss_max": vl[0],
                                        "val_loss_min": vl[1]}) + "\n")
                 logf.flush()
-                nan = float("nan")
-                log(f"train: step {step}/{cfg.steps} loss max/min {row['loss_max']:.3f}/{_or(row['loss_min'], nan):.3f} "
-                    f"val {vl[0]:.3f}/{_or(vl[1], nan):.3f} {row['tokens_per_s']:.0f} tok/s mfu {row['mfu']:.3f}")
+                log(f"train: step {step}/{cfg.steps} " + _pair("loss", row["loss_max"], row["loss_min"]) + " "
+                    + _pair("val", vl[0], vl[1]) + f" {row['tokens_per_s']:.0f} tok/s "
+                    + (f"mfu {row['mfu']:.3f}" if math.isfinite(row["mfu"]) else    # no known peak (CPU)
+                       f"{row['model_flops_per_s']:.3g} FLOP/s"))
             if time.time() - t_ckpt > checkpoint_every_s and step < cfg.steps:
                 _checkpoint(model, opt, step, state, ckpt_path, state_path)
                 t_ckpt = time.time()
@@ -288,8 +290,10 @@ def _train(corpus_dir, run_dir, cfg, device, max_seconds, out_dir, log, steps_au
     return state
 
 
-def _or(v, default):
-    return default if v is None else v
+def _pair(name: str, largest, smallest) -> str:
+    """'loss max/min 3.1/3.5' for a supernet (largest and smallest network); 'loss 3.1' for a
+    network trained alone, which has no smallest."""
+    return f"{name} {largest:.3f}" if smallest is None else f"{name} max/min {largest:.3f}/{smallest:.3f}"
 
 
 def check_corpus(corpus_dir, space) -> None:
