@@ -12,6 +12,7 @@ pytest.importorskip("tiktoken")
 pytest.importorskip("xgboost")
 
 from hwgptbench.cli import main  # noqa: E402
+from hwgptbench.space import as_arch  # noqa: E402
 from hwgptbench.tables import read_table  # noqa: E402
 
 
@@ -49,6 +50,9 @@ def test_rehearsal_validity_report_compares_with_standalone_networks(rehearsal):
     assert set(rep["standalone"]) == {"25", "50", "75", "100"}
     assert rep["standalone"]["100"]["n"] == 3 and len(rep["standalone_ppl"]) == 3
     assert set(rep["standalone_supernet_ppl"]) == set(rep["standalone_ppl"])
+    widths = [as_arch(a, "xs").embed_dim for a in rep["standalone_ppl"]]
+    assert rep["standalone_within_width"]["100"]["pairs"] == sum(
+        widths[i] == widths[j] for i in range(3) for j in range(i + 1, 3))
     second = rep["second_seed"]                             # 34 architectures scored by both runs at 100%
     assert second["run"] == "supernet_seed1" and second["100"]["n"] == 34
     assert second["final_split_half"]["n"] == 34 and set(second["final_vs_first_at"]) == {"25", "50", "75", "100"}

@@ -173,7 +173,7 @@ def _validity(recipe, work) -> dict:
     against a second supernet seed, on the architectures both scored."""
     from .evaluate import read_results, results_path
     from ..space import as_arch
-    from .validity import rank_agreement, split_half_agreement
+    from .validity import pairs_in_order, rank_agreement, split_half_agreement
     space = recipe.training.space
 
     def ppl(run, pct):
@@ -185,6 +185,9 @@ def _validity(recipe, work) -> dict:
         alone.update(ppl(d, 100))
     final = read_results(results_path(first, space, 100))
     report = {"standalone": {str(p): rank_agreement(ppl(first, p), alone) for p in FIDELITIES},
+              "standalone_within_width": {str(p): pairs_in_order(ppl(first, p), alone,
+                                                                 lambda a: as_arch(a, space).embed_dim)
+                                          for p in FIDELITIES},
               "standalone_ppl": alone,
               "standalone_supernet_ppl": {r["arch_id"]: r["perplexity"] for r in final if r["arch_id"] in alone}}
     seeds = sorted(Path(work).glob("supernet_seed*"))

@@ -43,6 +43,16 @@ def rank_agreement(a: dict[str, float], b: dict[str, float]) -> dict:
             "spearman": float(stats.spearmanr(x, y)[0])}
 
 
+def pairs_in_order(a: dict[str, float], b: dict[str, float], group) -> dict:
+    """Of the pairs of common ids in one group (`group(id)`, e.g. the embedding width), how many
+    `a` and `b` order the same way: with 8 networks of 3 widths, Kendall tau over all of them is
+    mostly the widths' order; the pairs within a width are the finer test."""
+    ids = sorted(set(a) & set(b))
+    pairs = [(i, j) for k, i in enumerate(ids) for j in ids[k + 1:] if group(i) == group(j)]
+    same = sum((a[i] - a[j]) * (b[i] - b[j]) > 0 for i, j in pairs)
+    return {"pairs": len(pairs), "in_order": int(same)}
+
+
 def split_half_agreement(a: list[dict], b: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
     """Is the reordering between two fidelities (score rows `a` and `b`, with ``window_nll``) more
     than evaluation noise? Windows are split into two halves (even and odd); ``same`` is Kendall
