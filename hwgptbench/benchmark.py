@@ -46,7 +46,8 @@ class _Plan(NamedTuple):
     models: dict             # column -> Surrogate (our surrogates' columns)
     design: dict             # column -> (batch, seq) of its design matrix
     by_source: dict          # source -> its columns
-    groups: dict             # (batch, seq) -> MeanGroup of the distinct models reading that design
+    designs: list            # the (batch, seq) of each design matrix needed
+    means: MeanGroup         # the distinct models, all together
 
 
 class Benchmark:
@@ -186,7 +187,7 @@ class Benchmark:
         out = np.empty((len(X), len(names)))
         for a in range(0, max(len(X), 1), _CHUNK):
             F = self.space.features(X[a:a + _CHUNK])
-            out[a:a + len(F)] = self._chunk(F, plan, rngs, interval)
+            self._chunk(F, plan, rngs, interval, out[a:a + len(F)])
         ok = (np.isfinite(out) & (out >= 0)).all(axis=0)
         if not ok.all():                                          # a bug, never silently returned
             bad = [c for c, good in zip(names, ok) if not good]
@@ -195,8 +196,8 @@ class Benchmark:
 
     def _plan(self, columns) -> _Plan:
         """How to evaluate these columns, worked out once per list of columns: each column's model
-        and design matrix, the sources' columns, and the models of each design matrix as one
-        `MeanGroup` (a bare name and its fidelity, perplexity and perplexity_f100, are one model)."""
+        and design matrix, the sources' columns, and the distinct models as one `MeanGroup` (a bare
+        name and its fidelity, perplexity and perplexity_f100, are one model)."""
         key = tuple(columns)
         if key not in self._plans:
             self._check_columns(columns)
@@ -208,36 +209,36 @@ class Benchmark:
             for c in columns:
                 if c in sourced:
                     by_source.setdefault(sourced[c], []).append(c)
-            unique: dict = {}
-            for c, s in models.items():
-                unique.setdefault(design[c], {})[id(s)] = s
-            groups = {k: MeanGroup(ms.values()) for k, ms in unique.items()}
+            designs = list(dict.fromkeys(design.values()))
+            unique = {id(s): (s, designs.index(design[c])) for c, s in models.items()}
+            means = MeanGroup([s for s, _ in unique.values()], [k for _, k in unique.values()])
             if len(self._plans) >= 64:                # bounded: callers may ask many different lists
                 self._plans.clear()
-            self._plans[key] = _Plan(list(columns), models, design, by_source, groups)
+            self._plans[key] = _Plan(list(columns), models, design, by_source, designs, means)
         return self._plans[key]
 
-    def _chunk(self, F, plan, rngs, interval) -> np.ndarray:
+    def _chunk(self, F, plan, rngs, interval, out) -> None:
+        """Evaluate the rows F into `out` (the columns, then the bounds)."""
         served = {c: v for src, cs in plan.by_source.items() for c, v in zip(cs, src.evaluate(F, cs).T)}
         S = cost.Sums(F, self.space)          # reduced once for the exact columns and every design
-        designs = {k: design_matrix(S, self.space, *k) for k in plan.groups}
-        means: dict = {}                      # id(model) -> mean: each model once, by its group
+        designs = {k: design_matrix(S, self.space, *k) for k in plan.designs}
+        means: dict = {}                      # id(model) -> mean: each model once
         if len(rngs) < len(plan.models):
-            for k, group in plan.groups.items():
-                means.update(zip(map(id, group.surrogates), group.predict(designs[k])))
-        cols, bounds = [], []
-        for c in plan.columns:
+            means = dict(zip(map(id, plan.means.surrogates), plan.means.predict([designs[k] for k in plan.designs])))
+        bounds = []
+        for j, c in enumerate(plan.columns):
             if c in EXACT_COLUMNS:
-                cols.append(_EXACT[c](S).astype(np.float64))
+                out[:, j] = _EXACT[c](S)
             elif c in served:
-                cols.append(served[c])
+                out[:, j] = served[c]
             elif c in rngs:
-                cols.append(plan.models[c].predict(designs[plan.design[c]], noise=True, rng=rngs[c]))
+                out[:, j] = plan.models[c].predict(designs[plan.design[c]], noise=True, rng=rngs[c])
             else:
-                cols.append(means[id(plan.models[c])])
+                out[:, j] = means[id(plan.models[c])]
             if interval and c in plan.models:
                 bounds += plan.models[c].interval(designs[plan.design[c]])
-        return np.column_stack(cols + bounds) if cols else np.empty((len(F), 0))
+        for j, v in enumerate(bounds, len(plan.columns)):
+            out[:, j] = v
 
     def _design_key(self, s) -> tuple[int, int]:
         at = s.entry.get("derived_features_at", {})

@@ -70,6 +70,13 @@ def test_forest_equals_each_ensemble_and_xgboost():
             np.testing.assert_array_equal(got[:, j], e.predict(F[:n], margins[:n, j]))
             if b.num_boosted_rounds():
                 np.testing.assert_array_equal(got[:, j], b.inplace_predict(F[:n], base_margin=margins[:n, j].astype(np.float32)))
+    # ensembles reading different matrices side by side: the second reads columns 9.. of [F | G]
+    G = rng.integers(0, 6, size=F.shape).astype(np.float32)
+    wide = Forest(ensembles, offsets=[0, 9, 0, 9, 9])
+    for n in (1, 3000):
+        got = wide.predict(np.hstack([F, G])[:n], margins[:n])
+        for j, (e, src) in enumerate(zip(ensembles, (F, G, F, G, G))):
+            np.testing.assert_array_equal(got[:, j], e.predict(src[:n], margins[:n, j]))
 
 
 @pytest.mark.parametrize("space", ["xs", "s", "m", "l"])

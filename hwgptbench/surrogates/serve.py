@@ -74,30 +74,46 @@ class Surrogate:
 
 
 class MeanGroup:
-    """The mean predictions of several surrogates that read one design matrix, computed together:
-    one baseline input matrix, their baselines side by side, one `Forest` for their trees. Each
-    result equals that surrogate's own `predict(D)` bit for bit (a test checks it); only numpy's
-    per-call cost is shared."""
+    """The mean predictions of several surrogates, computed together: their baselines side by
+    side and one `Forest` for all their trees. `reads[i]`: which of the design matrices given to
+    `predict` surrogate i reads (they differ in the (batch, seq) of their derived features; default:
+    all read the first). Each result equals that surrogate's own `predict(D)` bit for bit (a test
+    checks it); only numpy's per-call cost is shared."""
 
-    def __init__(self, surrogates):
+    def __init__(self, surrogates, reads=None):
         self.surrogates = list(surrogates)
+        self.reads = [0] * len(self.surrogates) if reads is None else [int(k) for k in reads]
+        if len(self.reads) != len(self.surrogates):
+            raise ValueError(f"reads: {len(self.reads)} entries for {len(self.surrogates)} surrogates")
         if len({s.n_raw for s in self.surrogates}) > 1:
-            raise ValueError("surrogates: a MeanGroup needs surrogates of one space (one design matrix)")
+            raise ValueError("surrogates: a MeanGroup needs surrogates of one space (one design layout)")
         self._fused = [i for i, s in enumerate(self.surrogates) if s.trees.depth <= 3]
-        self._forest = Forest([self.surrogates[i].trees for i in self._fused])
-        self._coef = np.array([self.surrogates[i].coef for i in self._fused]).reshape(len(self._fused), -1).T
+        width = self.surrogates[0].n_raw + len(DERIVED) if self.surrogates else 0
+        self._forest = Forest([self.surrogates[i].trees for i in self._fused],
+                              [self.reads[i] * width for i in self._fused])
+        self._by_design = {}                 # design -> (positions among the fused, their coefficients)
+        for j, i in enumerate(self._fused):
+            self._by_design.setdefault(self.reads[i], []).append(j)
+        self._by_design = {k: (np.array(js), np.array([self.surrogates[self._fused[j]].coef for j in js],
+                                                      dtype=np.float64).reshape(len(js), len(BASELINE_INPUTS)).T)
+                           for k, js in self._by_design.items()}
 
-    def predict(self, D: np.ndarray) -> list[np.ndarray]:
-        if not self.surrogates:
-            return []
+    def predict(self, designs) -> list[np.ndarray]:
+        """One array per surrogate; `designs`: the design matrices `reads` refers to (or one)."""
+        designs = [designs] if isinstance(designs, np.ndarray) else list(designs)
         out = [None] * len(self.surrogates)
         if self._fused:
-            mu = np.exp(self._forest.predict(D, baseline(baseline_matrix(D, self.surrogates[0].n_raw), self._coef)))
+            n_raw = self.surrogates[0].n_raw
+            M = np.empty((len(designs[0]), len(self._fused)))
+            for k, (js, coef) in self._by_design.items():
+                M[:, js] = baseline(baseline_matrix(designs[k], n_raw), coef)
+            wide = designs[0] if len(designs) == 1 else np.hstack(designs)
+            mu = np.exp(self._forest.predict(wide, M))
             for j, i in enumerate(self._fused):
                 out[i] = mu[:, j]
         for i, s in enumerate(self.surrogates):
             if out[i] is None:                       # deeper trees: each on its own
-                out[i] = s.predict(D)
+                out[i] = s.predict(designs[self.reads[i]])
         return out
 
 

@@ -128,22 +128,26 @@ class TreeEnsemble:
 
 
 class Forest:
-    """Several ensembles of depth <= 3 that read the same design matrix, evaluated together, each
+    """Several ensembles of depth <= 3 that read one input matrix, evaluated together, each
     result equal to that ensemble's `predict` bit for bit (its float32 margin, then its leaves added
     in order). Shared work: the split decisions are taken once per distinct (feature, threshold)
     (s's 250 trees have 363 distinct splits, not 1,750; xs's 1,330 have 436), and a single query
     of every column pays numpy's per-call cost once, not once per model. Few rows are evaluated row
     by row; many rows column-major, so every step (the decisions, each tree's code, its leaf, the
-    sums) is a contiguous row of numbers per split or tree."""
+    sums) is a contiguous row of numbers per split or tree. `offsets`: where each ensemble's
+    columns start in the input (ensembles of several design matrices side by side)."""
 
-    def __init__(self, ensembles):
+    def __init__(self, ensembles, offsets=None):
         ensembles = list(ensembles)
+        offsets = [0] * len(ensembles) if offsets is None else [int(o) for o in offsets]
         if any(e.depth > _CODED for e in ensembles):
             raise ValueError(f"ensembles: a Forest holds trees of depth <= {_CODED} only")
+        if len(offsets) != len(ensembles) or min(offsets, default=0) < 0:
+            raise ValueError(f"offsets: {offsets} for {len(ensembles)} ensembles; one column offset >= 0 each")
         self.ensembles = ensembles
         self.depth = max([e.depth for e in ensembles if len(e)], default=0)
         n_split = 2 ** self.depth - 1
-        grown = [e.at_depth(self.depth) for e in ensembles if len(e)]
+        grown = [(f + o, t, lv) for e, o in zip(ensembles, offsets) if len(e) for f, t, lv in [e.at_depth(self.depth)]]
         feat = np.concatenate([g[0] for g in grown]) if grown else np.zeros((0, n_split), np.intp)
         thr = np.concatenate([g[1] for g in grown]) if grown else np.zeros((0, n_split), np.float32)
         leaf = np.concatenate([g[2] for g in grown]) if grown else np.zeros((0, n_split + 1), np.float32)
