@@ -167,9 +167,7 @@ def one_hot(F) -> np.ndarray:
 
 def normalised(F) -> np.ndarray:
     """`get_arch_feature_map` + `normalize_arch_feature_map` for every row of F (float32)."""
-    value = _encoding(F.space.name)[1]
-    lm = F.space.max_layers
-    order = np.r_[0, 1, 3:3 + 2 * lm, 2]                            # bias last, as there
+    _, value, order = _encoding(F.space.name)
     return value.ravel()[_flat_index(F, value.shape[1])[:, order]]
 
 
@@ -182,7 +180,8 @@ def _flat_index(F, width: int) -> np.ndarray:
 def _encoding(space: str):
     """Both encodings as lookup tables, (feature, value) -> entry: a checked row holds 0 in the
     layer slots past its depth, so each encoding is one gather. `pos`: the one-hot position of a
-    value (-1: none, as for empty slots); `value`: its normalised entry (float32)."""
+    value (-1: none, as for empty slots); `value`: its normalised entry (float32); `order`: the
+    feature columns in the normalised input's order."""
     sp = get_space(space)
     lm, nE, nL, nR, nH = sp.max_layers, len(sp.embed_dims), len(sp.n_layers), len(sp.mlp_ratios), len(sp.n_heads)
     width = max(max(sp.embed_dims), max(sp.n_layers), max(sp.mlp_ratios), max(sp.n_heads), 1) + 1
@@ -203,4 +202,5 @@ def _encoding(space: str):
             pos[3 + i, r], value[3 + i, r] = nE + nL + i * nR + k, norm(r, sp.mlp_ratios)
         for k, h in enumerate(sp.n_heads):
             pos[3 + lm + i, h], value[3 + lm + i, h] = nE + nL + lm * nR + i * nH + k, norm(h, sp.n_heads)
-    return pos, value.astype(np.float32)
+    order = np.r_[0, 1, 3:3 + 2 * lm, 2]                            # normalised: bias last, as there
+    return pos, value.astype(np.float32), order
