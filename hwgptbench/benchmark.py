@@ -222,9 +222,9 @@ class Benchmark:
         served = {c: v for src, cs in plan.by_source.items() for c, v in zip(cs, src.evaluate(F, cs).T)}
         S = cost.Sums(F, self.space)          # reduced once for the exact columns and every design
         designs = {k: design_matrix(S, self.space, *k) for k in plan.designs}
-        means: dict = {}                      # id(model) -> mean: each model once
-        if len(rngs) < len(plan.models):
-            means = dict(zip(map(id, plan.means.surrogates), plan.means.predict([designs[k] for k in plan.designs])))
+        # each model once (id(model) -> its median, or its log-median when the draws are noisy)
+        means = dict(zip(map(id, plan.means.surrogates),
+                         plan.means.predict([designs[k] for k in plan.designs], log=bool(rngs))))
         bounds = []
         for j, c in enumerate(plan.columns):
             if c in EXACT_COLUMNS:
@@ -232,7 +232,8 @@ class Benchmark:
             elif c in served:
                 out[:, j] = served[c]
             elif c in rngs:
-                out[:, j] = plan.models[c].predict(designs[plan.design[c]], noise=True, rng=rngs[c])
+                s = plan.models[c]
+                out[:, j] = s.predict(designs[plan.design[c]], noise=True, rng=rngs[c], log_mean=means[id(s)])
             else:
                 out[:, j] = means[id(plan.models[c])]
             if interval and c in plan.models:

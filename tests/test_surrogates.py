@@ -89,8 +89,10 @@ def test_every_column_at_once_equals_each_alone(space):
     X = b.space.sample_features(300, seed=5)
     cols = b.columns()
     together = b.evaluate(X, cols)
+    noisy = b.evaluate(X, cols, noise=True, seed=3)
     for j, c in enumerate(cols):
         np.testing.assert_array_equal(together[:, j], b.evaluate(X, [c])[:, 0], err_msg=c)
+        np.testing.assert_array_equal(noisy[:, j], b.evaluate(X, [c], noise=True, seed=3)[:, 0], err_msg=c)
     blas = set(b._sourced())
     for i in (0, 7):
         one = b.query(b.space.decode(X[i:i + 1])[0])

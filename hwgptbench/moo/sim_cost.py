@@ -17,14 +17,18 @@ An evaluation of a problem's objectives at training fidelity p (percent) is char
   its protocol (times `rounds` in protocol 2): **estimate**.
 * **train**: objectives served by the supernet (``perplexity``, ``accuracy``: device-less
   surrogates) need the network trained to p% of the supernet's planned run. Charged as training
-  this architecture alone on that share of the tokens: ``p/100 * train_tokens * 3 * forward FLOPs
-  per token / train_flop_per_s`` (closed-form FLOPs of `hwgptbench.cost.flops`): **estimate**. Where
-  the space's own perplexity table records networks trained alone on its recipe (the xs pipeline's
-  ``standalone_training``), ``train_tokens`` is that recipe's planned run and ``train_flop_per_s``
-  the median FLOP rate those trainings really reached, so each fidelity is charged what it cost to
-  train on that machine; elsewhere both are the GPU assumptions below.
+  this architecture alone on that share of the tokens: ``p/100 * train_tokens * (intercept_s +
+  s_per_flop * 3 * forward FLOPs per token)`` seconds (closed-form FLOPs of `hwgptbench.cost.flops`).
+  Where the space's own perplexity table records networks trained alone on its recipe (the xs
+  pipeline's ``standalone_training``), ``train_tokens`` is that recipe's planned run and the line is
+  a non-negative least-squares fit of their measured seconds per token to their FLOPs per token:
+  **measured** (on xs's CPU the fit is nearly flat: the eight networks took 2287-2940 s although
+  their FLOPs differ 5x, so charging by FLOPs alone was off by -46% to +146%). Elsewhere the line is
+  the GPU assumption below, FLOPs at a fixed rate (``intercept_s = 0``, ``s_per_flop =
+  1 / train_flop_per_s``): **estimate**.
 * **evaluate**: scoring perplexity on the fixed test budget (``eval_tokens`` forward tokens: the
-  table's own budget where it has one) at each reported fidelity, at the same FLOP rate: **estimate**.
+  table's own budget where it has one) at each reported fidelity: a forward pass is charged a third
+  of a training token on the same line: **estimate**.
 
 Exact objectives (``params``, ``flops``, ``memory_MB_analytic``) cost nothing. `SimulatedCost.sources`
 says per component whether it is measured or an estimate and from what.
@@ -73,11 +77,16 @@ class SimulatedCost:
         self.devices = tuple(sorted({c.split("@", 1)[1] for c in P.columns if "@" in c}))
         self.trains = any("@" not in c and c not in EXACT_COLUMNS for c in P.columns)
         self._training = _own_training(P) if self.trains else None
-        base = self._training or {"train_tokens": TRAIN_TOKENS, "train_flop_per_s": TRAIN_FLOP_PER_S,
-                                  "eval_tokens": EVAL_TOKENS}
-        values = {k: float(base[k] if v is None else v) for k, v in given.items()}
-        self.train_tokens, self.train_flop_per_s = values["train_tokens"], values["train_flop_per_s"]
-        self.eval_tokens = values["eval_tokens"]
+        base = self._training or {"train_tokens": TRAIN_TOKENS, "eval_tokens": EVAL_TOKENS,
+                                  "intercept_s": 0.0, "s_per_flop": 1.0 / TRAIN_FLOP_PER_S}
+        self.train_tokens = float(base["train_tokens"] if train_tokens is None else train_tokens)
+        self.eval_tokens = float(base["eval_tokens"] if eval_tokens is None else eval_tokens)
+        # seconds per training token = intercept_s + s_per_flop * training FLOPs per token
+        self.intercept_s, self.s_per_flop = float(base["intercept_s"]), float(base["s_per_flop"])
+        if train_flop_per_s is not None:                   # a caller's rate: FLOPs alone, at that rate
+            self.intercept_s, self.s_per_flop = 0.0, 1.0 / float(train_flop_per_s)
+        self.train_flop_per_s = float(train_flop_per_s) if train_flop_per_s is not None else (
+            None if self._training else TRAIN_FLOP_PER_S)
         self._overridden = sorted(k for k, v in given.items() if v is not None)
         self._lines = {d: _measurement_line(P, d) for d in self.devices}
         self.sources = self._sources()
@@ -106,9 +115,9 @@ class SimulatedCost:
         if not self.trains:
             return {"train": np.zeros(len(X)), "evaluate": np.zeros(len(X))}
         seq = int((self._training or {}).get("seq") or P.space.block_size)    # the context trained at
-        per_token = cost.flops(X, P.space, batch=1, seq=seq) / seq
-        return {"train": p / 100.0 * self.train_tokens * 3.0 * per_token / self.train_flop_per_s,
-                "evaluate": self.eval_tokens * per_token / self.train_flop_per_s}
+        per_token = self.intercept_s + self.s_per_flop * 3.0 * cost.flops(X, P.space, batch=1, seq=seq) / seq
+        return {"train": p / 100.0 * self.train_tokens * per_token,
+                "evaluate": self.eval_tokens * per_token / 3.0}
 
     def __call__(self, X, fidelity=None) -> np.ndarray:
         """Seconds (n,) to evaluate feature rows X from scratch at `fidelity` (default: final)."""
@@ -142,18 +151,23 @@ class SimulatedCost:
         if not self.trains:
             none = {"source": "none", "from": "no objective needs a trained supernet"}
             return {"measure": measure, "train": none, "evaluate": dict(none)}
-        rate = (self._training or {}).get("from") or ("GPU assumptions: the s supernet's planned run and 15% "
-                                                      "of an H100's dense bf16 peak")
+        own = self._training is not None and "train_flop_per_s" not in self._overridden
+        rate = (self._training or {}).get("from") if own else (
+            "GPU assumptions: the s supernet's planned run and 15% of an H100's dense bf16 peak"
+            if self.train_flop_per_s == TRAIN_FLOP_PER_S else "FLOPs at the caller's train_flop_per_s")
         if self._overridden:
             rate += f"; {', '.join(self._overridden)} given by the caller"
+        line = {"intercept_s": self.intercept_s, "s_per_flop": self.s_per_flop}
+        if own:
+            line.update({k: self._training[k] for k in ("networks", "median_rel_error", "max_rel_error")})
         return {
             "measure": measure,
-            "train": {"source": "estimate", "from": "p/100 * train_tokens * 3 * forward FLOPs per token "
-                      f"(hwgptbench.cost.flops at the context trained at) / train_flop_per_s; rates: {rate}",
-                      "train_tokens": self.train_tokens, "train_flop_per_s": self.train_flop_per_s},
-            "evaluate": {"source": "estimate", "from": "eval_tokens * forward FLOPs per token / "
-                         "train_flop_per_s, once per reported fidelity",
-                         "eval_tokens": self.eval_tokens, "flop_per_s": self.train_flop_per_s},
+            "train": {"source": "measured" if own else "estimate",
+                      "from": "p/100 * train_tokens * (intercept_s + s_per_flop * 3 * forward FLOPs per token "
+                      f"(hwgptbench.cost.flops at the context trained at)); {rate}",
+                      "train_tokens": self.train_tokens, **line},
+            "evaluate": {"source": "estimate", "from": "eval_tokens forward tokens, each a third of a training "
+                         "token on the same line, once per reported fidelity", "eval_tokens": self.eval_tokens},
         }
 
 
@@ -218,15 +232,20 @@ def _own_training(P) -> dict | None:
     runs = prov.get("standalone_training") or []
     if not runs or not all(k in cfg for k in ("steps", "batch", "seq")):
         return None
+    from scipy.optimize import nnls
+
     X = P.space.encode([Arch.from_id(r["arch_id"]) for r in runs])
-    per_token = cost.flops(X, P.space, batch=1, seq=int(cfg["seq"])) / int(cfg["seq"])
-    rates = [3.0 * f * r["tokens_seen"] / r["train_seconds"] for f, r in zip(per_token, runs)]
+    flops = 3.0 * cost.flops(X, P.space, batch=1, seq=int(cfg["seq"])) / int(cfg["seq"])  # per training token
+    seconds = np.array([r["train_seconds"] / r["tokens_seen"] for r in runs])           # per training token
+    (a, b), _ = nnls(np.column_stack([np.ones(len(runs)), flops]), seconds)
+    err = np.abs(a + b * flops - seconds) / seconds
     return {"train_tokens": float(cfg["steps"]) * cfg["batch"] * cfg["seq"], "seq": int(cfg["seq"]),
-            "train_flop_per_s": float(np.median(rates)),
+            "intercept_s": float(a), "s_per_flop": float(b), "networks": len(runs),
+            "median_rel_error": float(np.median(err)), "max_rel_error": float(err.max()),
             "eval_tokens": float(prov.get("eval_budget_tokens") or EVAL_TOKENS),
             "from": f"measured on {P.space.name}/perplexity.h5's recipe: its planned run "
-                    f"({cfg['steps']} x {cfg['batch']} x {cfg['seq']} tokens) and the median FLOP rate of "
-                    f"its {len(runs)} networks trained alone ({', '.join(r['arch_id'] for r in runs)})"}
+                    f"({cfg['steps']} x {cfg['batch']} x {cfg['seq']} tokens) and a line fitted to the seconds per "
+                    f"token of its {len(runs)} networks trained alone ({', '.join(r['arch_id'] for r in runs)})"}
 
 
 def _visits(protocol: dict) -> int:

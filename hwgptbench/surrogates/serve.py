@@ -62,8 +62,10 @@ class Surrogate:
             return np.full(len(D), -np.inf)
         return self.noise_trees.predict(D, np.full(len(D), self.noise_base))
 
-    def predict(self, D, noise: bool = False, rng=None) -> np.ndarray:
-        mu = self.log_mean(D)
+    def predict(self, D, noise: bool = False, rng=None, log_mean=None) -> np.ndarray:
+        """The median (or, with `noise`, a seeded draw of one measurement); `log_mean`: this
+        surrogate's `log_mean(D)` when already computed (a `MeanGroup` computes many at once)."""
+        mu = self.log_mean(D) if log_mean is None else log_mean
         if noise and self.stochastic:
             u = rng.random(len(D))
             mu = mu + np.exp(self.log_noise_scale(D)) * np.interp(u, self.levels, self.eps_q)
@@ -98,8 +100,9 @@ class MeanGroup:
                                                       dtype=np.float64).reshape(len(js), len(BASELINE_INPUTS)).T)
                            for k, js in self._by_design.items()}
 
-    def predict(self, designs) -> list[np.ndarray]:
-        """One array per surrogate; `designs`: the design matrices `reads` refers to (or one)."""
+    def predict(self, designs, log: bool = False) -> list[np.ndarray]:
+        """One array per surrogate, its `predict(D)` (with `log`, its `log_mean(D)`); `designs`: the
+        design matrices `reads` refers to (or one)."""
         designs = [designs] if isinstance(designs, np.ndarray) else list(designs)
         out = [None] * len(self.surrogates)
         if self._fused:
@@ -108,12 +111,15 @@ class MeanGroup:
             for k, (js, coef) in self._by_design.items():
                 M[:, js] = baseline(baseline_matrix(designs[k], n_raw), coef)
             wide = designs[0] if len(designs) == 1 else np.hstack(designs)
-            mu = np.exp(self._forest.predict(wide, M))
+            mu = self._forest.predict(wide, M)
+            if not log:
+                mu = np.exp(mu)
             for j, i in enumerate(self._fused):
                 out[i] = mu[:, j]
         for i, s in enumerate(self.surrogates):
             if out[i] is None:                       # deeper trees: each on its own
-                out[i] = s.predict(designs[self.reads[i]])
+                D = designs[self.reads[i]]
+                out[i] = s.log_mean(D) if log else s.predict(D)
         return out
 
 
