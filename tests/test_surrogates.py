@@ -70,6 +70,12 @@ def test_forest_equals_each_ensemble_and_xgboost():
             np.testing.assert_array_equal(got[:, j], e.predict(F[:n], margins[:n, j]))
             if b.num_boosted_rounds():
                 np.testing.assert_array_equal(got[:, j], b.inplace_predict(F[:n], base_margin=margins[:n, j].astype(np.float32)))
+    lone = xgb.train({"max_depth": 1, "min_split_loss": 1e12, "nthread": 1, "base_score": 0.0},
+                     xgb.DMatrix(F, label=F[:, 0]), 5)                    # trees of a single leaf (depth 0)
+    leaves = Forest([TreeEnsemble.from_ubj(bytes(lone.save_raw("ubj")))])
+    for n in (1, 3000):
+        np.testing.assert_array_equal(leaves.predict(F[:n], margins[:n, :1])[:, 0],
+                                      lone.inplace_predict(F[:n], base_margin=margins[:n, 0].astype(np.float32)))
     # ensembles reading different matrices side by side: the second reads columns 9.. of [F | G]
     G = rng.integers(0, 6, size=F.shape).astype(np.float32)
     wide = Forest(ensembles, offsets=[0, 9, 0, 9, 9])

@@ -205,8 +205,8 @@ class Forest:
         for a in range(0, len(F), rows):
             block = FT[:, a:a + rows]
             decided = (block[self._feat] >= self._thr[:, None]).view(np.uint8)    # (distinct splits, rows)
-            code = decided[self._which_by_split[0]]                               # (trees, rows), < 128
-            for i, which in enumerate(self._which_by_split[1:], 1):
+            code = np.zeros((self.n_trees, block.shape[1]), dtype=np.uint8)      # (trees, rows), < 128
+            for i, which in enumerate(self._which_by_split):
                 code |= decided[which] << i
             leaves = self._by_code[base + code]                                   # (trees, rows)
             for j, (e, trees) in enumerate(zip(self.ensembles, self._trees)):
