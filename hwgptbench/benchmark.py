@@ -212,7 +212,7 @@ class Benchmark:
             designs = list(dict.fromkeys(design.values()))
             unique = {id(s): (s, designs.index(design[c])) for c, s in models.items()}
             means = MeanGroup([s for s, _ in unique.values()], [k for _, k in unique.values()])
-            if len(self._plans) >= 64:                # bounded: callers may ask many different lists
+            if len(self._plans) >= 16:     # bounded (an xs plan holds ~1 MB of trees): callers may ask many lists
                 self._plans.clear()
             self._plans[key] = _Plan(list(columns), models, design, by_source, designs, means)
         return self._plans[key]
