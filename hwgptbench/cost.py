@@ -82,6 +82,15 @@ class Sums:
                       A[:, 3 + lm:].sum(axis=1, dtype=np.int64), self.space.vocab_padded)
         self._params = None
 
+    @classmethod
+    def of(cls, X, space) -> Sums:
+        """X itself when it already is the Sums of rows of `space`, else the Sums of rows X."""
+        if isinstance(X, cls):
+            if X.space.name != get_space(space).name:
+                raise ValueError(f"space: these sums are of space {X.space.name!r}, not {get_space(space).name!r}")
+            return X
+        return cls(X, space)
+
     @property
     def params(self) -> np.ndarray:
         if self._params is None:
@@ -89,17 +98,9 @@ class Sums:
         return self._params
 
 
-def _sums(X, space) -> Sums:
-    if isinstance(X, Sums):
-        if X.space.name != get_space(space).name:
-            raise ValueError(f"space: these sums are of space {X.space.name!r}, not {get_space(space).name!r}")
-        return X
-    return Sums(X, space)
-
-
 def params(X, space) -> np.ndarray:
     """Exact parameter count of each architecture (int64)."""
-    return _sums(X, space).params
+    return Sums.of(X, space).params
 
 
 def _params(E, L, b, sr, sh, V):
@@ -113,7 +114,7 @@ def flops(X, space, batch: int = 1, seq: int | None = None) -> np.ndarray:
     whose count would not fit int64 is refused (ValueError naming the largest allowed batch).
     `seq` defaults to the space's context length."""
     batch, seq = check_shape(batch, seq, space)
-    E, L, b, sr, sh, V = _sums(X, space).terms
+    E, L, b, sr, sh, V = Sums.of(X, space).terms
     return _flops(E, sr, sh, V, batch, seq)
 
 
@@ -152,7 +153,7 @@ def memory_mb(X, space, batch: int = 1, seq: int | None = None, dtype: str = "bf
     """Analytic inference memory estimate in MB (2**20 bytes); an estimate, not a measurement."""
     batch, seq = check_shape(batch, seq, space)
     s = _dtype_bytes(dtype)
-    S = _sums(X, space)
+    S = Sums.of(X, space)
     A, lm, sums = S.A, S.lm, S.terms
     E = sums[0]
     r_max = A[:, 3:3 + lm].max(axis=1).astype(np.int64)      # layers past depth are 0: never the max
@@ -169,7 +170,7 @@ def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1) -> np.nd
     cached (FlopCounterMode convention, see module docstring), int64."""
     _check_decode(prefix_len, steps, space)
     batch, _ = check_shape(batch, prefix_len + steps, space)
-    E, L, b, sr, sh, V = _sums(X, space).terms
+    E, L, b, sr, sh, V = Sums.of(X, space).terms
     a = HEAD_SIZE * sh
     keys = steps * (prefix_len + 1) + steps * (steps - 1) // 2      # sum of P + 1 over the steps
     per_seq = steps * (4 * a * E + 2 * E * E * sr + E * V) + 2 * a * keys
@@ -180,7 +181,7 @@ def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1) -> np.nd
 def kv_cache_mb(X, space, batch: int, seq: int, dtype: str = "bfloat16") -> np.ndarray:
     """Bytes of a KV cache for `seq` positions in MB (2**20 bytes): keys and values of every layer."""
     batch, seq = check_shape(batch, seq, space)
-    sh = _sums(X, space).terms[4]
+    sh = Sums.of(X, space).terms[4]
     _check_exact(lambda B: 2 * B * seq * HEAD_SIZE * _top(sh), batch, seq, "KV-cache elements")
     return _dtype_bytes(dtype) * (2 * batch * seq * HEAD_SIZE * sh).astype(np.float64) / 2 ** 20
 
@@ -198,7 +199,7 @@ def weights_mb(X, space, dtype: str = "bfloat16") -> np.ndarray:
 def exact_features(X, space, batch: int = 1, seq: int | None = None) -> np.ndarray:
     """Derived exact features for surrogates (EXACT_FEATURE_NAMES): params, FLOPs, per-layer sums."""
     batch, seq = check_shape(batch, seq, space)
-    S = _sums(X, space)
+    S = Sums.of(X, space)
     E, L, b, sr, sh, V = S.terms
     out = np.empty((len(E), len(EXACT_FEATURE_NAMES)))
     for j, v in enumerate((S.params, _flops(E, sr, sh, V, batch, seq), sr, sh, sr * E,

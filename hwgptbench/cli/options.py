@@ -36,6 +36,12 @@ DATA_DIR_HELP = ("tables folder (default: data, except where that is the package
                  "that one is written only when named, --data-dir data)")
 
 
+def command_line(args) -> str:
+    """The command that was run, as provenance records it (`args.argv`: what `main` parsed)."""
+    import shlex
+    return "hwgptbench " + " ".join(shlex.quote(a) for a in args.argv)
+
+
 def named_destination(value, default, option: str, is_package) -> str:
     """The folder a writing command writes into: `value` where the user named one; else `default`,
     unless that is the installed package's own folder, which changes only when named."""

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shlex
 
 from ..space import SPACES
 from ..paths import is_shipped_data
-from .options import (DATA_DIR_HELP, count, device_name, existing_file, named_destination, parse_with, positive,
-                      renamed, require, table_path)
+from .options import (DATA_DIR_HELP, command_line, count, device_name, existing_file, named_destination,
+                      parse_with, positive, renamed, require, table_path)
 
 _OVERRIDES = ("batch", "seq", "dtype", "warmup", "repeats", "threads", "energy_window_s", "energy_windows",
               "decode_batch", "decode_prefill", "decode_tokens", "decode_repeats", "rounds", "block",
@@ -69,7 +68,7 @@ def cmd_import_reference(args) -> int:
     import json
 
     from ..profiling.reference import import_reference
-    command = "hwgptbench " + " ".join(shlex.quote(a) for a in args.argv)
+    command = command_line(args)
     data = named_destination(args.data_dir, "data", "--data-dir", is_shipped_data)
     print(json.dumps(import_reference(args.file, data, command=command, log=lambda m: None), indent=1))
     return 0
@@ -118,7 +117,7 @@ def run(args) -> int:
     if args.one_round and proto.version != 2:
         raise ValueError("one-round: rounds are protocol 2's; add --protocol 2 (CPU)")
     kw = {"one_round": True} if args.one_round else {}
-    command = "hwgptbench " + " ".join(shlex.quote(a) for a in args.argv)
+    command = command_line(args)
     data = args.data_dir or "data"
     if args.table is None:                   # the table goes into the data folder
         data = named_destination(args.data_dir, "data", "--data-dir", is_shipped_data)

@@ -3,11 +3,10 @@ score sub-networks, and write the perplexity table. torch is imported only when 
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 from ..space import SPACES
-from .options import count, folder, names, positive, renamed, require, table_path
+from .options import command_line, count, folder, names, positive, renamed, require, table_path
 
 _TORCH_DEVICE = dict(default=None, help="torch device, e.g. cuda, cuda:1, cpu (default: cuda if available, else cpu)")
 _NOT_A_NAME = "--device names a table's device (profile, gpu-plan), not a torch device"
@@ -213,7 +212,7 @@ def cmd_table(args) -> int:
     from ..training.evaluate import build_perplexity_table
     from ..tables import write_table
 
-    command = "hwgptbench " + " ".join(shlex.quote(a) for a in args.argv)
+    command = command_line(args)
     write_table(build_perplexity_table(args.results, args.space, args.corpus_manifest, command=command), args.table)
     print(args.table)
     return 0
@@ -242,7 +241,7 @@ def cmd_xs_pipeline(args) -> int:
         raise ValueError(f"--arch: picks a standalone network; it does not apply to stage {args.stage!r}")
     out = run_stage(args.stage, recipe, args.work, corpus, data_dir=args.data_dir, seed=args.seed,
                     threads=args.threads, max_seconds=args.max_seconds, fidelities=fids, arch=args.arch,
-                    command="hwgptbench " + " ".join(shlex.quote(a) for a in args.argv))
+                    command=command_line(args))
     print(json.dumps(out, sort_keys=True))
     return 0
 

@@ -20,7 +20,7 @@ def feature_names(space) -> list[str]:
 def design_matrix(X, space, batch: int = 1, seq: int | None = None) -> np.ndarray:
     """Float32 (n, d) model input of architectures (anything `SearchSpace.features` takes, or the
     rows' `cost.Sums`): the feature row, then the exact derived features at (batch, seq)."""
-    S = X if isinstance(X, cost.Sums) else cost.Sums(X, space)
+    S = cost.Sums.of(X, space)
     out = np.empty((S.A.shape[0], S.A.shape[1] + len(DERIVED)), dtype=np.float32)
     out[:, :S.A.shape[1]] = S.A
     out[:, S.A.shape[1]:] = cost.exact_features(S, space, batch, seq)

@@ -2,10 +2,10 @@
 
 Every tree is laid out as a complete binary tree of the ensemble's depth D (heap order: node i has
 children 2i+1 and 2i+2; a leaf above depth D is copied to every leaf below it, and the splits
-padded above them always go left). A chunk of rows then takes every split decision of every tree
-in one column gather and one comparison, and walks the D levels by picking, per tree, the decision
-of the node it is at: D small gathers instead of chasing node indices through the arrays (what the
-slow s models spent their time on: benchmarks.md, "Query speed"). xgboost's rules are followed
+padded above them always go left). Trees of depth <= 3 (all the fitter writes) are evaluated by
+`Forest`: a tree's split decisions are one byte, and its leaf a lookup by that byte. Deeper trees
+take every split decision of every tree in one column gather and one comparison, and walk the D
+levels by picking, per tree, the decision of the node it is at. xgboost's rules are followed
 exactly, so the result equals xgboost's own ``inplace_predict`` bit for bit: go left iff
 ``x < threshold`` (float32 inputs and thresholds), and the prediction is the float32 margin plus
 the leaves reached, added tree after tree in float32. Only what the fitter writes is accepted
@@ -60,9 +60,7 @@ class TreeEnsemble:
                 stack += [(lc[node], 2 * pos + 1), (rc[node], 2 * pos + 2)]
         self.n_features = int(self.feat.max()) + 1 if self.feat.size else 0
         self._leaf_base = np.arange(len(parsed), dtype=np.intp) * n_leaf - n_split
-        self._by_code = _leaf_by_code(self.leaf, depth) if depth <= _CODED else None
-        self._code_base = np.arange(len(parsed), dtype=np.intp) * 2 ** n_split
-        self._bit = (1 << np.arange(n_split)).astype(np.uint8)
+        self._forest = None                  # depth <= 3: evaluated as a Forest of these trees alone
 
     @classmethod
     def from_ubj(cls, blob: bytes, what: str = "booster") -> TreeEnsemble:
@@ -99,6 +97,10 @@ class TreeEnsemble:
         margin = np.asarray(margin, dtype=np.float64)
         if not len(self.leaf):
             return margin
+        if self.depth <= _CODED:             # one code per tree and a lookup: the Forest's own path
+            if self._forest is None:
+                self._forest = Forest([self])
+            return self._forest.predict(F, margin[:, None])[:, 0]
         out = np.empty(len(F))
         F = np.ascontiguousarray(F, dtype=np.float32)
         if F.shape[1] < self.n_features:
@@ -113,16 +115,12 @@ class TreeEnsemble:
             # every split of every tree at once: True where the row goes right (not x < threshold;
             # design matrices are finite, so this is xgboost's rule)
             right = (np.take(block, cols, axis=1) >= thr).reshape(n, n_trees, n_split)
-            if self._by_code is not None:      # D <= 3: the 2^D - 1 decisions are one byte, its leaf a lookup
-                code = (right.view(np.uint8) @ self._bit).astype(np.intp)      # < 128: fits uint8
-                terms[:, 1:] = self._by_code[self._code_base + code]
-            else:                              # deeper: walk the levels
-                flat = right.view(np.uint8).ravel()
-                base = np.arange(n * n_trees, dtype=np.intp).reshape(n, n_trees) * n_split
-                pos = np.zeros((n, n_trees), dtype=np.intp)
-                for _ in range(self.depth):
-                    pos = 2 * pos + 1 + flat[base + pos]
-                terms[:, 1:] = self.leaf.ravel()[self._leaf_base + pos]
+            flat = right.view(np.uint8).ravel()          # deeper than 3: walk the levels
+            base = np.arange(n * n_trees, dtype=np.intp).reshape(n, n_trees) * n_split
+            pos = np.zeros((n, n_trees), dtype=np.intp)
+            for _ in range(self.depth):
+                pos = 2 * pos + 1 + flat[base + pos]
+            terms[:, 1:] = self.leaf.ravel()[self._leaf_base + pos]
             out[a:a + _ROWS] = np.add.accumulate(terms, axis=1, dtype=np.float32)[:, -1]
         return out
 
