@@ -19,7 +19,8 @@ import numpy as np
 from . import cost
 from .columns import Column
 from .space import Arch, get_space
-from .surrogates import MeanGroup, SurrogateStore, design_matrix
+from .surrogates import MeanGroup, SurrogateStore
+from .surrogates.design import design_matrices
 from .validation import check_bool, check_seed, check_str_list
 from .sources import default_sources
 
@@ -44,10 +45,11 @@ _CHUNK = 16384          # rows evaluated at a time: memory stays bounded for 10^
 class _Plan(NamedTuple):
     columns: list            # in the order asked
     models: dict             # column -> Surrogate (our surrogates' columns)
-    design: dict             # column -> (batch, seq) of its design matrix
+    design: dict             # column -> which design matrix it reads (index into designs)
     by_source: dict          # source -> its columns
     designs: list            # the (batch, seq) of each design matrix needed
     means: MeanGroup         # the distinct models, all together
+    mean: dict               # column -> its model's place in means
 
 
 class Benchmark:
@@ -204,27 +206,27 @@ class Benchmark:
             sourced = self._sourced()
             models = {c: self._store.get(self.space.name, c) for c in columns
                       if c not in EXACT_COLUMNS and c not in sourced}
-            design = {c: self._design_key(s) for c, s in models.items()}
+            shape = {c: self._design_key(s) for c, s in models.items()}
             by_source: dict = {}
             for c in columns:
                 if c in sourced:
                     by_source.setdefault(sourced[c], []).append(c)
-            designs = list(dict.fromkeys(design.values()))
-            unique = {id(s): (s, designs.index(design[c])) for c, s in models.items()}
+            designs = list(dict.fromkeys(shape.values()))
+            design = {c: designs.index(k) for c, k in shape.items()}
+            unique = {id(s): (s, design[c]) for c, s in models.items()}
+            mean = {c: list(unique).index(id(s)) for c, s in models.items()}
             means = MeanGroup([s for s, _ in unique.values()], [k for _, k in unique.values()])
             if len(self._plans) >= 16:     # bounded (an xs plan holds ~1 MB of trees): callers may ask many lists
                 self._plans.clear()
-            self._plans[key] = _Plan(list(columns), models, design, by_source, designs, means)
+            self._plans[key] = _Plan(list(columns), models, design, by_source, designs, means, mean)
         return self._plans[key]
 
     def _chunk(self, F, plan, rngs, interval, out) -> None:
         """Evaluate the rows F into `out` (the columns, then the bounds)."""
         served = {c: v for src, cs in plan.by_source.items() for c, v in zip(cs, src.evaluate(F, cs).T)}
         S = cost.Sums(F, self.space)          # reduced once for the exact columns and every design
-        designs = {k: design_matrix(S, self.space, *k) for k in plan.designs}
-        # each model once (id(model) -> its median, or its log-median when the draws are noisy)
-        means = dict(zip(map(id, plan.means.surrogates),
-                         plan.means.predict([designs[k] for k in plan.designs], log=bool(rngs))))
+        D = design_matrices(S, self.space, plan.designs)         # (rows, designs, inputs)
+        means = plan.means.predict(D, log=bool(rngs))            # each model once
         bounds = []
         for j, c in enumerate(plan.columns):
             if c in EXACT_COLUMNS:
@@ -233,11 +235,11 @@ class Benchmark:
                 out[:, j] = served[c]
             elif c in rngs:
                 s = plan.models[c]
-                out[:, j] = s.predict(designs[plan.design[c]], noise=True, rng=rngs[c], log_mean=means[id(s)])
+                out[:, j] = s.predict(D[:, plan.design[c]], noise=True, rng=rngs[c], log_mean=means[plan.mean[c]])
             else:
-                out[:, j] = means[id(plan.models[c])]
+                out[:, j] = means[plan.mean[c]]
             if interval and c in plan.models:
-                bounds += plan.models[c].interval(designs[plan.design[c]])
+                bounds += plan.models[c].interval(D[:, plan.design[c]])
         for j, v in enumerate(bounds, len(plan.columns)):
             out[:, j] = v
 

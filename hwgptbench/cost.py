@@ -69,18 +69,25 @@ class Sums:
     int64 (params and FLOPs are linear in each layer's (ratio, heads), so they depend on an
     architecture only through these). Every function here takes one in place of the rows: a query
     asks for several costs of the same rows (params, FLOPs, memory, the surrogates' derived
-    features) and reduces them once."""
+    features) and reduces them once. A single row's terms are Python ints: the same formulas then
+    run as exact scalar arithmetic, far cheaper than numpy's per-call cost on 1-element arrays (a
+    single-architecture query), and `column` makes each result an array again."""
 
-    __slots__ = ("space", "A", "lm", "terms", "_params")
+    __slots__ = ("space", "A", "lm", "one", "terms", "_widest", "_params", "_flops")
 
     def __init__(self, X, space):
         self.space = get_space(space)
         A, lm = np.asarray(self.space.features(X)), self.space.max_layers      # checked; a plain view slices fast
-        col = lambda j: A[:, j].astype(np.int64)  # noqa: E731  (compact dtypes widen here)
-        self.A, self.lm = A, lm
-        self.terms = (col(0), col(1), col(2), A[:, 3:3 + lm].sum(axis=1, dtype=np.int64),
-                      A[:, 3 + lm:].sum(axis=1, dtype=np.int64), self.space.vocab_padded)
-        self._params = None
+        self.A, self.lm, self.one = A, lm, len(A) == 1
+        if self.one:
+            row = A[0].tolist()
+            self.terms = (row[0], row[1], row[2], sum(row[3:3 + lm]), sum(row[3 + lm:]), self.space.vocab_padded)
+        else:
+            col = lambda j: A[:, j].astype(np.int64)  # noqa: E731  (compact dtypes widen here)
+            self.terms = (col(0), col(1), col(2), A[:, 3:3 + lm].sum(axis=1, dtype=np.int64),
+                          A[:, 3 + lm:].sum(axis=1, dtype=np.int64), self.space.vocab_padded)
+        self._widest = self._params = None
+        self._flops = {}                     # (batch, seq) -> forward FLOPs
 
     @classmethod
     def of(cls, X, space) -> Sums:
@@ -91,16 +98,41 @@ class Sums:
             return X
         return cls(X, space)
 
+    def column(self, v, dtype=np.int64) -> np.ndarray:
+        """A formula's result as an array, one entry per row (a single row's is a Python number)."""
+        return np.array([v], dtype=dtype) if self.one else v
+
     @property
-    def params(self) -> np.ndarray:
+    def params(self):
         if self._params is None:
             self._params = _params(*self.terms)
         return self._params
 
+    def flops(self, batch: int, seq: int):
+        """Forward FLOPs at a checked (batch, seq) (`check_shape`), computed once per shape: a
+        query's FLOPs column and a surrogate's design matrix read the same numbers."""
+        if (batch, seq) not in self._flops:
+            E, L, b, sr, sh, V = self.terms
+            self._flops[batch, seq] = _flops(E, sr, sh, V, batch, seq)
+        return self._flops[batch, seq]
+
+    def widest(self):
+        """(largest MLP ratio, largest head count) of each row: layers past the depth are 0, never
+        the largest."""
+        if self._widest is None:
+            A, lm = self.A, self.lm
+            if self.one:
+                row = A[0].tolist()
+                self._widest = (max(row[3:3 + lm]), max(row[3 + lm:]))
+            else:
+                self._widest = (A[:, 3:3 + lm].max(axis=1).astype(np.int64), A[:, 3 + lm:].max(axis=1).astype(np.int64))
+        return self._widest
+
 
 def params(X, space) -> np.ndarray:
     """Exact parameter count of each architecture (int64)."""
-    return Sums.of(X, space).params
+    S = Sums.of(X, space)
+    return S.column(S.params)
 
 
 def _params(E, L, b, sr, sh, V):
@@ -114,8 +146,8 @@ def flops(X, space, batch: int = 1, seq: int | None = None) -> np.ndarray:
     whose count would not fit int64 is refused (ValueError naming the largest allowed batch).
     `seq` defaults to the space's context length."""
     batch, seq = check_shape(batch, seq, space)
-    E, L, b, sr, sh, V = Sums.of(X, space).terms
-    return _flops(E, sr, sh, V, batch, seq)
+    S = Sums.of(X, space)
+    return S.column(S.flops(batch, seq))
 
 
 def _flops(E, sr, sh, V, batch, seq):
@@ -130,8 +162,15 @@ _INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def _top(v) -> int:
-    """The largest entry as an exact Python int (0 for no rows)."""
+    """The largest entry as an exact Python int (0 for no rows; a single row's is that int)."""
+    if isinstance(v, int):
+        return v
     return int(v.max()) if len(v) else 0
+
+
+def _float(v):
+    """Exact integers as float64 (rounded to nearest), an array or a single row's Python int."""
+    return float(v) if isinstance(v, int) else v.astype(np.float64)
 
 
 def _check_exact(total_at, batch: int, seq: int, what: str) -> None:
@@ -154,15 +193,14 @@ def memory_mb(X, space, batch: int = 1, seq: int | None = None, dtype: str = "bf
     batch, seq = check_shape(batch, seq, space)
     s = _dtype_bytes(dtype)
     S = Sums.of(X, space)
-    A, lm, sums = S.A, S.lm, S.terms
-    E = sums[0]
-    r_max = A[:, 3:3 + lm].max(axis=1).astype(np.int64)      # layers past depth are 0: never the max
-    h_max = A[:, 3 + lm:].max(axis=1).astype(np.int64)
-    block = np.maximum(2 * E + 7 * HEAD_SIZE * h_max, 3 * E + 2 * r_max * E)
-    weights, act = S.params, sums[5] + 2 * E + block
+    E, V = S.terms[0], S.terms[5]
+    r_max, h_max = S.widest()
+    attn, mlp = 2 * E + 7 * HEAD_SIZE * h_max, 3 * E + 2 * r_max * E
+    block = max(attn, mlp) if S.one else np.maximum(attn, mlp)
+    weights, act = S.params, V + 2 * E + block
     _check_exact(lambda B: _top(weights) + B * seq * _top(act), batch, seq, "memory elements")
     total = weights + batch * seq * act
-    return s * total.astype(np.float64) / 2 ** 20
+    return S.column(s * _float(total) / 2 ** 20, np.float64)
 
 
 def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1) -> np.ndarray:
@@ -170,20 +208,22 @@ def decode_flops(X, space, batch: int, prefix_len: int, steps: int = 1) -> np.nd
     cached (FlopCounterMode convention, see module docstring), int64."""
     _check_decode(prefix_len, steps, space)
     batch, _ = check_shape(batch, prefix_len + steps, space)
-    E, L, b, sr, sh, V = Sums.of(X, space).terms
+    S = Sums.of(X, space)
+    E, L, b, sr, sh, V = S.terms
     a = HEAD_SIZE * sh
     keys = steps * (prefix_len + 1) + steps * (steps - 1) // 2      # sum of P + 1 over the steps
     per_seq = steps * (4 * a * E + 2 * E * E * sr + E * V) + 2 * a * keys
     _check_exact(lambda B: 2 * B * _top(per_seq), batch, prefix_len + steps, "decode FLOPs")
-    return 2 * batch * per_seq
+    return S.column(2 * batch * per_seq)
 
 
 def kv_cache_mb(X, space, batch: int, seq: int, dtype: str = "bfloat16") -> np.ndarray:
     """Bytes of a KV cache for `seq` positions in MB (2**20 bytes): keys and values of every layer."""
     batch, seq = check_shape(batch, seq, space)
-    sh = Sums.of(X, space).terms[4]
+    S = Sums.of(X, space)
+    sh = S.terms[4]
     _check_exact(lambda B: 2 * B * seq * HEAD_SIZE * _top(sh), batch, seq, "KV-cache elements")
-    return _dtype_bytes(dtype) * (2 * batch * seq * HEAD_SIZE * sh).astype(np.float64) / 2 ** 20
+    return S.column(_dtype_bytes(dtype) * _float(2 * batch * seq * HEAD_SIZE * sh) / 2 ** 20, np.float64)
 
 
 def decode_memory_mb(X, space, batch: int, seq: int, dtype: str = "bfloat16") -> np.ndarray:
@@ -193,7 +233,8 @@ def decode_memory_mb(X, space, batch: int, seq: int, dtype: str = "bfloat16") ->
 
 
 def weights_mb(X, space, dtype: str = "bfloat16") -> np.ndarray:
-    return _dtype_bytes(dtype) * params(X, space).astype(np.float64) / 2 ** 20
+    S = Sums.of(X, space)
+    return S.column(_dtype_bytes(dtype) * _float(S.params) / 2 ** 20, np.float64)
 
 
 def exact_features(X, space, batch: int = 1, seq: int | None = None) -> np.ndarray:
@@ -201,8 +242,8 @@ def exact_features(X, space, batch: int = 1, seq: int | None = None) -> np.ndarr
     batch, seq = check_shape(batch, seq, space)
     S = Sums.of(X, space)
     E, L, b, sr, sh, V = S.terms
-    out = np.empty((len(E), len(EXACT_FEATURE_NAMES)))
-    for j, v in enumerate((S.params, _flops(E, sr, sh, V, batch, seq), sr, sh, sr * E,
+    out = np.empty((len(S.A), len(EXACT_FEATURE_NAMES)))
+    for j, v in enumerate((S.params, S.flops(batch, seq), sr, sh, sr * E,
                            sh * HEAD_SIZE)):
         out[:, j] = v
     return out

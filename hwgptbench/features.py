@@ -102,6 +102,9 @@ def _layers_ok(block, live, choices) -> bool:
     return bool(allowed[block].all() and np.array_equal(block != 0, live))
 
 
+_FEW_ARCHS = 16
+
+
 def encode_archs(space, archs) -> np.ndarray:
     """Feature matrix of validated Arch objects, built column-wise (a per-row loop would
     dominate a 10,000-architecture query)."""
@@ -110,6 +113,11 @@ def encode_archs(space, archs) -> np.ndarray:
         raise ValueError(f"space: architecture {wrong.id!r} is of space {wrong.space!r}, "
                          f"expected {space.name!r}")
     n = len(archs)
+    if n < _FEW_ARCHS:                  # a few: one Python row each (numpy's per-call cost dominates)
+        pad = (0,) * space.max_layers
+        rows = [(a.embed_dim, a.n_layer, a.bias, *(a.mlp_ratio + pad)[:space.max_layers],
+                 *(a.n_head + pad)[:space.max_layers]) for a in archs]
+        return np.array(rows, dtype=np.int64)
     X = np.zeros((n, space.n_features), dtype=np.int64)
     X[:, 0] = np.fromiter((a.embed_dim for a in archs), dtype=np.int64, count=n)
     X[:, 1] = L = np.fromiter((a.n_layer for a in archs), dtype=np.int64, count=n)

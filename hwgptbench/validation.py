@@ -20,7 +20,7 @@ def _given(value) -> str:
 
 
 def check_int(value, field: str, min_value: int | None = None, max_value: int | None = None) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    if type(value) is not int and (isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral)):
         raise TypeError(f"{field}: expected an int, got {_given(value)}")
     if (min_value is not None and value < min_value) or (max_value is not None and value > max_value):
         lo = "" if min_value is None else f" >= {min_value}"

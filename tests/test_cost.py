@@ -57,15 +57,40 @@ def test_params_hand_computed_case():
     assert cost.params([a], "s")[0] == 50304 * E + 10 * block + 2 * E
 
 
-def test_vectorised_equals_one_at_a_time():
-    sp = get_space("m")
-    archs = sp.sample(20, seed=5)
-    X = sp.encode(archs)
-    for fn in (lambda x: cost.params(x, "m"), lambda x: cost.flops(x, "m", 4, 128),
-               lambda x: cost.memory_mb(x, "m", 8, 1024, "bfloat16")):
-        together = fn(X)
-        alone = np.array([fn(X[i:i + 1])[0] for i in range(len(archs))])
-        np.testing.assert_array_equal(together, alone)
+FUNCTIONS = {
+    "params": lambda x, sp: cost.params(x, sp),
+    "flops": lambda x, sp: cost.flops(x, sp, 4, 128),
+    "memory_mb": lambda x, sp: cost.memory_mb(x, sp, 8, None, "bfloat16"),
+    "weights_mb": lambda x, sp: cost.weights_mb(x, sp, "float32"),
+    "decode_flops": lambda x, sp: cost.decode_flops(x, sp, 2, 100, 7),
+    "kv_cache_mb": lambda x, sp: cost.kv_cache_mb(x, sp, 3, 200),
+    "decode_memory_mb": lambda x, sp: cost.decode_memory_mb(x, sp, 2, 256, "float16"),
+    "exact_features": lambda x, sp: cost.exact_features(x, sp, 8, 64),
+}
+
+
+@pytest.mark.parametrize("space", ["xs", "s", "m", "l"])
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_vectorised_equals_one_at_a_time(space, name):
+    """A single row is computed with Python ints (a fast single query), many rows with numpy
+    arrays: the two must agree exactly, in value, dtype and shape."""
+    sp, fn = get_space(space), FUNCTIONS[name]
+    X = sp.encode([sp.largest(), sp.smallest()] + sp.sample(30, seed=5))
+    together = fn(X, space)
+    alone = [fn(X[i:i + 1], space) for i in range(len(X))]
+    assert all(a.shape == together[:1].shape and a.dtype == together.dtype for a in alone)
+    np.testing.assert_array_equal(together, np.concatenate(alone))
+
+
+def test_one_row_refuses_an_overflowing_batch_as_many_rows_do():
+    sp = get_space("l")
+    X = sp.encode([sp.largest(), sp.smallest()])
+    for fn in (lambda x: cost.flops(x, "l", 10 ** 9, 1024), lambda x: cost.memory_mb(x, "l", 10 ** 12, 1024)):
+        with pytest.raises(ValueError) as many:
+            fn(X)
+        with pytest.raises(ValueError) as one:
+            fn(X[:1])
+        assert str(one.value) == str(many.value) and "allowed: batch <=" in str(one.value)
 
 
 def test_memory_grows_with_batch_and_dtype():

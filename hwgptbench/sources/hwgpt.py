@@ -61,15 +61,19 @@ class HWGPTPredictors:
     def evaluate(self, F, columns) -> np.ndarray:
         space = F.space.name if getattr(F, "space", None) is not None else None
         self._check(space, columns)
-        out = np.empty((len(F), len(columns)))
-        by_input: dict = {}                   # the nets of one encoding run side by side
-        for j, c in enumerate(columns):
-            stem = COLUMNS[c][0]
-            by_input.setdefault("one_hot" if stem == "perplexity" else "normalised", []).append((j, f"{stem}_{space}"))
-        for kind, nets in by_input.items():
-            x = one_hot(F) if kind == "one_hot" else normalised(F)
-            js, stems = zip(*nets)
-            out[:, list(js)] = mlp(self._stacked(stems), x)
+        stems = tuple(f"{COLUMNS[c][0]}_{space}" for c in columns)
+        layers = self._stacked(stems)                 # every net side by side: one product per layer
+        h = np.zeros((len(stems), len(F), layers[0].shape[1]), dtype=np.float32)
+        h[:, :, -1] = 1.0                             # the constant input that carries the bias
+        ppl = [g for g, st in enumerate(stems) if st.startswith("perplexity")]
+        mem = [g for g in range(len(stems)) if g not in ppl]
+        if ppl:
+            one_hot(F, h[ppl[0]])
+            h[ppl[1:]] = h[ppl[0]]
+        if mem:
+            x = normalised(F)
+            h[mem, :, :x.shape[1]] = x
+        out = mlp(layers, h)
         bad = ~(np.isfinite(out) & (out >= 0))
         if bad.any():            # never clipped: a value the predictor should not give is an error
             i, j = np.argwhere(bad)[0]
@@ -120,21 +124,23 @@ class HWGPTPredictors:
         return self._nets[stem]
 
     def _stacked(self, stems: tuple) -> list[np.ndarray]:
-        """The nets `stems` (all of one shape) as `mlp` takes them: per layer one array
-        (nets, in + 1, out + 1) holding each net's weights as (in, out), its bias as the last input
-        row, and a pass-through of the constant last input (ReLU keeps it 1)."""
+        """The nets `stems` (of one shape but perhaps their input width) as `mlp` takes them: per
+        layer one array (nets, in + 1, out + 1) holding each net's weights as (in, out), its bias
+        as the last input row, and a pass-through of the constant last input (ReLU keeps it 1).
+        A narrower input is padded with rows of zeros (its extra inputs are 0 too)."""
         if stems not in self._nets:
             nets = [self._net(s) for s in stems]
-            if len({tuple(w.shape for w, _ in net) for net in nets}) != 1:
+            if len({tuple(w.shape for w, _ in net[1:]) for net in nets}) != 1:
                 raise ValueError(f"stems: {stems} are nets of different shapes; they cannot run side by side")
             layers = []
             for k in range(len(nets[0])):
-                out, inp = nets[0][k][0].shape
+                out = nets[0][k][0].shape[0]
+                inp = max(net[k][0].shape[1] for net in nets)
                 last = k == len(nets[0]) - 1
                 A = np.zeros((len(nets), inp + 1, out + (0 if last else 1)), dtype=np.float32)
                 for g, net in enumerate(nets):
                     w, b = net[k]
-                    A[g, :inp, :out], A[g, inp, :out] = w.T, b
+                    A[g, :w.shape[1], :out], A[g, inp, :out] = w.T, b
                     if not last:
                         A[g, inp, out] = 1.0
                 layers.append(A)
@@ -142,12 +148,11 @@ class HWGPTPredictors:
         return self._nets[stems]
 
 
-def mlp(layers, x: np.ndarray) -> np.ndarray:
+def mlp(layers, h: np.ndarray) -> np.ndarray:
     """HW-GPT-Bench's 5-layer ReLU MLP (fc1..fc4 + ReLU, fc5 linear), in float32 as there, for one
-    or several nets of the same input side by side (`HWGPTPredictors._stacked`); (rows, nets).
-    The bias is a weight of a constant input, so a layer is one matrix product (and its ReLU)."""
-    h = np.ones((layers[0].shape[0], len(x), x.shape[1] + 1), dtype=np.float32)
-    h[:, :, :-1] = x
+    or several nets side by side (`HWGPTPredictors._stacked`); `h`: (nets, rows, in + 1), each net's
+    input then a constant 1; returns (rows, nets). The bias is a weight of that constant input,
+    so a layer is one matrix product (and its ReLU)."""
     for k, A in enumerate(layers):
         h = h @ A
         if k < len(layers) - 1:
@@ -155,11 +160,13 @@ def mlp(layers, x: np.ndarray) -> np.ndarray:
     return h[:, :, 0].T.astype(np.float64)
 
 
-def one_hot(F) -> np.ndarray:
-    """`convert_config_to_one_hot` for every row of F (float32)."""
+def one_hot(F, out=None) -> np.ndarray:
+    """`convert_config_to_one_hot` for every row of F (float32), written into the first columns
+    of `out` (rows, >= width; zeros there) when given."""
     pos = _encoding(F.space.name)[0]
     P = pos.ravel()[_flat_index(F, pos.shape[1])]                   # one-hot position, -1 for none
-    out = np.zeros((len(P), int(pos.max()) + 1), dtype=np.float32)
+    if out is None:
+        out = np.zeros((len(P), int(pos.max()) + 1), dtype=np.float32)
     r, c = np.nonzero(P >= 0)
     out[r, P[r, c]] = 1.0
     return out

@@ -90,35 +90,31 @@ class MeanGroup:
         if len({s.n_raw for s in self.surrogates}) > 1:
             raise ValueError("surrogates: a MeanGroup needs surrogates of one space (one design layout)")
         self._fused = [i for i, s in enumerate(self.surrogates) if s.trees.depth <= 3]
-        width = self.surrogates[0].n_raw + len(DERIVED) if self.surrogates else 0
+        self._width = self.surrogates[0].n_raw + len(DERIVED) if self.surrogates else 0
         self._forest = Forest([self.surrogates[i].trees for i in self._fused],
-                              [self.reads[i] * width for i in self._fused])
-        self._by_design = {}                 # design -> (positions among the fused, their coefficients)
-        for j, i in enumerate(self._fused):
-            self._by_design.setdefault(self.reads[i], []).append(j)
-        self._by_design = {k: (np.array(js), np.array([self.surrogates[self._fused[j]].coef for j in js],
-                                                      dtype=np.float64).reshape(len(js), len(BASELINE_INPUTS)).T)
-                           for k, js in self._by_design.items()}
+                              [self.reads[i] * self._width for i in self._fused])
+        self._reads_fused = np.array([self.reads[i] for i in self._fused], dtype=np.intp)
+        self._coef = np.array([self.surrogates[i].coef for i in self._fused], dtype=np.float64
+                              ).reshape(len(self._fused), len(BASELINE_INPUTS)).T
 
     def predict(self, designs, log: bool = False) -> list[np.ndarray]:
         """One array per surrogate, its `predict(D)` (with `log`, its `log_mean(D)`); `designs`: the
-        design matrices `reads` refers to (or one)."""
-        designs = [designs] if isinstance(designs, np.ndarray) else list(designs)
+        design matrices `reads` refers to, side by side as (n, k, d) (`design_matrices`), or one
+        (n, d)."""
+        D3 = designs[:, None, :] if designs.ndim == 2 else designs
         out = [None] * len(self.surrogates)
         if self._fused:
-            n_raw = self.surrogates[0].n_raw
-            M = np.empty((len(designs[0]), len(self._fused)))
-            for k, (js, coef) in self._by_design.items():
-                M[:, js] = baseline(baseline_matrix(designs[k], n_raw), coef)
-            wide = designs[0] if len(designs) == 1 else np.hstack(designs)
-            mu = self._forest.predict(wide, M)
+            n = len(D3)
+            # every model's baseline at once, each from the design matrix it reads
+            B = baseline_matrix(D3, self.surrogates[0].n_raw)
+            mu = self._forest.predict(D3.reshape(n, -1), baseline(B[:, self._reads_fused], self._coef))
             if not log:
                 mu = np.exp(mu)
             for j, i in enumerate(self._fused):
                 out[i] = mu[:, j]
         for i, s in enumerate(self.surrogates):
             if out[i] is None:                       # deeper trees: each on its own
-                D = designs[self.reads[i]]
+                D = D3[:, self.reads[i]]
                 out[i] = s.log_mean(D) if log else s.predict(D)
         return out
 
