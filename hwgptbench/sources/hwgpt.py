@@ -47,6 +47,7 @@ class HWGPTPredictors:
     def __init__(self, assets=None):
         self.assets = Path(assets) if assets is not None else ASSETS
         self._nets: dict = {}               # stem -> its layers; a tuple of stems -> them stacked
+        self._plans: dict = {}              # (space, columns) -> `_plan`
 
     def columns(self, space: str) -> list[str]:
         return list(COLUMNS) if space in SPACES else []
@@ -60,23 +61,17 @@ class HWGPTPredictors:
 
     def evaluate(self, F, columns) -> np.ndarray:
         space = F.space.name if getattr(F, "space", None) is not None else None
-        self._check(space, columns)
-        stems = tuple(f"{COLUMNS[c][0]}_{space}" for c in columns)
-        layers = self._stacked(stems)                 # every net side by side: one product per layer
-        h = np.zeros((len(stems), len(F), layers[0].shape[1]), dtype=np.float32)
+        layers, ppl, mem = self._plan(space, tuple(columns))
+        h = np.zeros((len(columns), len(F), layers[0].shape[1]), dtype=np.float32)
         h[:, :, -1] = 1.0                             # the constant input that carries the bias
-        ppl = [g for g, st in enumerate(stems) if st.startswith("perplexity")]
-        mem = [g for g in range(len(stems)) if g not in ppl]
-        if ppl:
-            one_hot(F, h[ppl[0]])
-            h[ppl[1:]] = h[ppl[0]]
+        for g in ppl:
+            one_hot(F, h[g])
         if mem:
             x = normalised(F)
             h[mem, :, :x.shape[1]] = x
         out = mlp(layers, h)
-        bad = ~(np.isfinite(out) & (out >= 0))
-        if bad.any():            # never clipped: a value the predictor should not give is an error
-            i, j = np.argwhere(bad)[0]
+        if out.size and not (out.min() >= 0 and out.max() < np.inf):     # NaN fails the first
+            i, j = np.argwhere(~(np.isfinite(out) & (out >= 0)))[0]     # never clipped: an error
             raise RuntimeError(f"{columns[j]}: HW-GPT-Bench's predictor returned {out[i, j]!r} for "
                                f"{F.space.decode(F[i:i + 1])[0].id}; not served")
         return out
@@ -123,6 +118,17 @@ class HWGPTPredictors:
             self._nets[stem] = layers
         return self._nets[stem]
 
+    def _plan(self, space, columns: tuple):
+        """(the nets of `columns` side by side, which read the one-hot input, which the normalised
+        one), worked out once per list of columns (after checking it)."""
+        key = (space, columns)
+        if key not in self._plans:
+            self._check(space, columns)
+            stems = tuple(f"{COLUMNS[c][0]}_{space}" for c in columns)
+            ppl = [g for g, st in enumerate(stems) if st.startswith("perplexity")]
+            self._plans[key] = (self._stacked(stems), ppl, [g for g in range(len(stems)) if g not in ppl])
+        return self._plans[key]
+
     def _stacked(self, stems: tuple) -> list[np.ndarray]:
         """The nets `stems` (of one shape but perhaps their input width) as `mlp` takes them: per
         layer one array (nets, in + 1, out + 1) holding each net's weights as (in, out), its bias
@@ -161,26 +167,22 @@ def mlp(layers, h: np.ndarray) -> np.ndarray:
 
 
 def one_hot(F, out=None) -> np.ndarray:
-    """`convert_config_to_one_hot` for every row of F (float32), written into the first columns
-    of `out` (rows, >= width; zeros there) when given."""
-    pos = _encoding(F.space.name)[0]
-    P = pos.ravel()[_flat_index(F, pos.shape[1])]                   # one-hot position, -1 for none
+    """`convert_config_to_one_hot` for every row of F (float32), written into `out` (zeros, one
+    column wider than the encoding: its last column takes the writes of empty slots, as the
+    constant input of `mlp` does) when given."""
+    pos, _, _, offsets = _encoding(F.space.name)
+    width = int(pos.max()) + 1
     if out is None:
-        out = np.zeros((len(P), int(pos.max()) + 1), dtype=np.float32)
-    r, c = np.nonzero(P >= 0)
-    out[r, P[r, c]] = 1.0
+        return one_hot(F, np.zeros((len(F), width + 1), dtype=np.float32))[:, :width]
+    P = pos.ravel()[np.asarray(F, dtype=np.intp) + offsets]         # one-hot position, -1 for none
+    out[np.arange(len(P))[:, None], P] = 1.0
     return out
 
 
 def normalised(F) -> np.ndarray:
     """`get_arch_feature_map` + `normalize_arch_feature_map` for every row of F (float32)."""
-    _, value, order = _encoding(F.space.name)
-    return value.ravel()[_flat_index(F, value.shape[1])[:, order]]
-
-
-def _flat_index(F, width: int) -> np.ndarray:
-    X = np.asarray(F, dtype=np.intp)
-    return X + np.arange(X.shape[1], dtype=np.intp) * width
+    _, value, order, offsets = _encoding(F.space.name)
+    return value.ravel()[(np.asarray(F, dtype=np.intp) + offsets)[:, order]]
 
 
 @lru_cache(maxsize=None)
@@ -188,7 +190,8 @@ def _encoding(space: str):
     """Both encodings as lookup tables, (feature, value) -> entry: a checked row holds 0 in the
     layer slots past its depth, so each encoding is one gather. `pos`: the one-hot position of a
     value (-1: none, as for empty slots); `value`: its normalised entry (float32); `order`: the
-    feature columns in the normalised input's order."""
+    feature columns in the normalised input's order; `offsets`: where each feature's row starts
+    in the flattened tables."""
     sp = get_space(space)
     lm, nE, nL, nR, nH = sp.max_layers, len(sp.embed_dims), len(sp.n_layers), len(sp.mlp_ratios), len(sp.n_heads)
     width = max(max(sp.embed_dims), max(sp.n_layers), max(sp.mlp_ratios), max(sp.n_heads), 1) + 1
@@ -210,4 +213,4 @@ def _encoding(space: str):
         for k, h in enumerate(sp.n_heads):
             pos[3 + lm + i, h], value[3 + lm + i, h] = nE + nL + lm * nR + i * nH + k, norm(h, sp.n_heads)
     order = np.r_[0, 1, 3:3 + 2 * lm, 2]                            # normalised: bias last, as there
-    return pos, value.astype(np.float32), order
+    return pos, value.astype(np.float32), order, np.arange(sp.n_features, dtype=np.intp) * width
