@@ -35,8 +35,8 @@ EXACT_COLUMNS = {
 _EXACT_KIND = {"params": "exact", "flops": "exact", "memory_MB_analytic": "analytic"}
 OUR_SOURCE, OUR_LICENCE = "hwgptbench", "MIT (hwgptbench)"
 _EXACT = {                                # of a chunk's cost.Sums
-    "params": lambda S: cost.params(S, S.space),
-    "flops": lambda S: cost.flops(S, S.space, 1),               # at the space's context
+    "params": lambda S: S.params,
+    "flops": lambda S: S.flops(1, S.space.block_size),          # at the space's context
     "memory_MB_analytic": lambda S: cost.memory_mb(S, S.space, 1, None, "bfloat16"),
 }
 _INTEGER_COLUMNS = {"params", "flops"}     # exact counts, returned as ints

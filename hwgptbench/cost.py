@@ -242,11 +242,8 @@ def exact_features(X, space, batch: int = 1, seq: int | None = None) -> np.ndarr
     batch, seq = check_shape(batch, seq, space)
     S = Sums.of(X, space)
     E, L, b, sr, sh, V = S.terms
-    out = np.empty((len(S.A), len(EXACT_FEATURE_NAMES)))
-    for j, v in enumerate((S.params, S.flops(batch, seq), sr, sh, sr * E,
-                           sh * HEAD_SIZE)):
-        out[:, j] = v
-    return out
+    values = (S.params, S.flops(batch, seq), sr, sh, sr * E, sh * HEAD_SIZE)
+    return np.array(values, dtype=np.float64).reshape(len(values), -1).T     # (rows, features)
 
 
 def _dtype_bytes(dtype: str) -> int:

@@ -170,8 +170,7 @@ def one_hot(F, out=None) -> np.ndarray:
     """`convert_config_to_one_hot` for every row of F (float32), written into `out` (zeros, one
     column wider than the encoding: its last column takes the writes of empty slots, as the
     constant input of `mlp` does) when given."""
-    pos, _, _, offsets = _encoding(F.space.name)
-    width = int(pos.max()) + 1
+    pos, _, _, offsets, width = _encoding(F.space.name)
     if out is None:
         return one_hot(F, np.zeros((len(F), width + 1), dtype=np.float32))[:, :width]
     P = pos.ravel()[np.asarray(F, dtype=np.intp) + offsets]         # one-hot position, -1 for none
@@ -181,7 +180,7 @@ def one_hot(F, out=None) -> np.ndarray:
 
 def normalised(F) -> np.ndarray:
     """`get_arch_feature_map` + `normalize_arch_feature_map` for every row of F (float32)."""
-    _, value, order, offsets = _encoding(F.space.name)
+    _, value, order, offsets, _ = _encoding(F.space.name)
     return value.ravel()[(np.asarray(F, dtype=np.intp) + offsets)[:, order]]
 
 
@@ -191,7 +190,7 @@ def _encoding(space: str):
     layer slots past its depth, so each encoding is one gather. `pos`: the one-hot position of a
     value (-1: none, as for empty slots); `value`: its normalised entry (float32); `order`: the
     feature columns in the normalised input's order; `offsets`: where each feature's row starts
-    in the flattened tables."""
+    in the flattened tables; and the width of the one-hot input."""
     sp = get_space(space)
     lm, nE, nL, nR, nH = sp.max_layers, len(sp.embed_dims), len(sp.n_layers), len(sp.mlp_ratios), len(sp.n_heads)
     width = max(max(sp.embed_dims), max(sp.n_layers), max(sp.mlp_ratios), max(sp.n_heads), 1) + 1
@@ -213,4 +212,4 @@ def _encoding(space: str):
         for k, h in enumerate(sp.n_heads):
             pos[3 + lm + i, h], value[3 + lm + i, h] = nE + nL + lm * nR + i * nH + k, norm(h, sp.n_heads)
     order = np.r_[0, 1, 3:3 + 2 * lm, 2]                            # normalised: bias last, as there
-    return pos, value.astype(np.float32), order, np.arange(sp.n_features, dtype=np.intp) * width
+    return pos, value.astype(np.float32), order, np.arange(sp.n_features, dtype=np.intp) * width, int(pos.max()) + 1

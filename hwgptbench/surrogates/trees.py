@@ -165,11 +165,12 @@ class Forest:
             self._trees.append(slice(at, at + len(e)))
             at += len(e)
         self._boosted = np.array([len(e) > 0 for e in ensembles], dtype=bool)
-        # row by row, each ensemble's terms are a row of (longest + 1) cells: its margin, its
-        # leaves, then zeros (x + 0 is x): one float32 accumulate sums every ensemble in order
-        self._width = 1 + max((len(e) for e in ensembles), default=0)
-        self._cell = np.concatenate([j * self._width + 1 + np.arange(len(e)) for j, e in enumerate(ensembles)]
-                                    ).astype(np.intp) if ensembles else np.zeros(0, np.intp)
+        # row by row, each boosted ensemble's terms are a row of (longest + 1) cells: its margin,
+        # its leaves, then zeros (x + 0 is x): one float32 accumulate sums every ensemble in order
+        boosted = [e for e in ensembles if len(e)]
+        self._width = 1 + max((len(e) for e in boosted), default=0)
+        self._cell = np.concatenate([j * self._width + 1 + np.arange(len(e)) for j, e in enumerate(boosted)]
+                                    ).astype(np.intp) if boosted else np.zeros(0, np.intp)
 
     def predict(self, F: np.ndarray, margins: np.ndarray) -> np.ndarray:
         """(rows, ensembles) float64: column j is `TreeEnsemble.predict(F, margins[:, j])` of
@@ -182,15 +183,16 @@ class Forest:
             raise SurrogateError(f"trees: need {self.n_features} input columns, got {F.shape[1]}")
         out = margins.copy()
         if self.n_trees and len(F) < _FEW:
-            out[:, self._boosted] = self._row_by_row(F, margins)[:, self._boosted]
+            out[:, self._boosted] = self._row_by_row(F, margins[:, self._boosted])
         elif self.n_trees:
             self._column_major(F, margins, out)
         return out
 
     def _row_by_row(self, F, margins) -> np.ndarray:
+        """(rows, boosted ensembles); `margins`: theirs."""
         right = (F[:, self._feat] >= self._thr)[:, self._which]            # (rows, trees, splits)
         code = (right.view(np.uint8) @ self._bit).astype(np.intp)
-        n, m = len(F), len(self.ensembles)
+        n, m = margins.shape
         terms = np.zeros((n, m * self._width), dtype=np.float32)
         terms[:, ::self._width] = margins
         terms[:, self._cell] = self._by_code[self._code_base + code]
