@@ -36,6 +36,7 @@ COLUMNS = {
 SOURCE = "HW-GPT-Bench release (automl/HW-GPT-Bench @ 1f43ee8), predictors served unchanged"
 LICENCE = "Apache-2.0 (hwgptbench/assets/hwgpt/LICENSE; changes: hwgptbench/assets/hwgpt/NOTICE.md)"
 _LAYERS = ("fc1", "fc2", "fc3", "fc4", "fc5")
+_ROWS = 4096            # rows evaluated at a time (l's three nets: ~10 MB of activations, not ~100)
 
 
 class HWGPTPredictors:
@@ -62,14 +63,17 @@ class HWGPTPredictors:
     def evaluate(self, F, columns) -> np.ndarray:
         space = F.space.name if getattr(F, "space", None) is not None else None
         layers, ppl, mem = self._plan(space, tuple(columns))
-        h = np.zeros((len(columns), len(F), layers[0].shape[1]), dtype=np.float32)
-        h[:, :, -1] = 1.0                             # the constant input that carries the bias
-        for g in ppl:
-            one_hot(F, h[g])
-        if mem:
-            x = normalised(F)
-            h[mem, :, :x.shape[1]] = x
-        out = mlp(layers, h)
+        out = np.empty((len(F), len(columns)))
+        for a in range(0, len(F), _ROWS):             # bounded memory: the layers of 4,096 rows at a time
+            block = F[a:a + _ROWS] if len(F) > _ROWS else F
+            h = np.zeros((len(columns), len(block), layers[0].shape[1]), dtype=np.float32)
+            h[:, :, -1] = 1.0                         # the constant input that carries the bias
+            for g in ppl:
+                one_hot(block, h[g])
+            if mem:
+                x = normalised(block)
+                h[mem, :, :x.shape[1]] = x
+            out[a:a + len(block)] = mlp(layers, h)
         if out.size and not (out.min() >= 0 and out.max() < np.inf):     # NaN fails the first
             i, j = np.argwhere(~(np.isfinite(out) & (out >= 0)))[0]     # never clipped: an error
             raise RuntimeError(f"{columns[j]}: HW-GPT-Bench's predictor returned {out[i, j]!r} for "
