@@ -110,6 +110,8 @@ class MeanGroup:
             mu = self._forest.predict(D3.reshape(n, -1), baseline(B[:, self._reads_fused], self._coef))
             if not log:
                 mu = np.exp(mu)
+            if len(self._fused) == len(out):
+                return list(mu.T)
             for j, i in enumerate(self._fused):
                 out[i] = mu[:, j]
         for i, s in enumerate(self.surrogates):

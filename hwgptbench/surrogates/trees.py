@@ -164,7 +164,7 @@ class Forest:
         for e in ensembles:
             self._trees.append(slice(at, at + len(e)))
             at += len(e)
-        self._boosted = np.array([len(e) > 0 for e in ensembles], dtype=bool)
+        self._boosted = np.flatnonzero([len(e) > 0 for e in ensembles])    # the ensembles with trees
         # row by row, each boosted ensemble's terms are a row of (longest + 1) cells: its margin,
         # its leaves, then zeros (x + 0 is x): one float32 accumulate sums every ensemble in order
         boosted = [e for e in ensembles if len(e)]
