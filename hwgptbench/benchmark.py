@@ -21,7 +21,7 @@ from .columns import Column
 from .space import Arch, get_space
 from .surrogates import MeanGroup, SurrogateStore
 from .surrogates.design import design_matrices
-from .validation import check_bool, check_seed, check_str_list
+from .validation import check_bool, check_seed, check_str_list, finite_nonnegative
 from .sources import default_sources
 
 __all__ = ["Benchmark", "EXACT_COLUMNS", "what_ships"]
@@ -194,7 +194,7 @@ class Benchmark:
         for a in range(0, max(len(X), 1), _CHUNK):
             F = self.space.features(X if len(X) <= _CHUNK else X[a:a + _CHUNK])
             self._chunk(F, plan, rngs, interval, out[a:a + len(F)])
-        if out.size and not (out.min() >= 0 and out.max() < np.inf):     # NaN fails the first
+        if not finite_nonnegative(out):
             ok = (np.isfinite(out) & (out >= 0)).all(axis=0)     # a bug, never silently returned
             bad = [c for c, good in zip(names, ok) if not good]
             raise RuntimeError(f"non-finite or negative predictions in {bad}; please report this")

@@ -12,7 +12,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["check_int", "check_number", "check_bool", "check_seed", "check_str_list", "check_path", "plain_ints"]
+__all__ = ["check_int", "check_number", "check_bool", "check_seed", "check_str_list", "check_path", "plain_ints",
+           "finite_nonnegative"]
 
 
 def _given(value) -> str:
@@ -27,6 +28,12 @@ def check_int(value, field: str, min_value: int | None = None, max_value: int | 
         hi = "" if max_value is None else f"{' and' if lo else ''} <= {max_value}"
         raise ValueError(f"{field}: expected an int{lo}{hi}, got {value!r}")
     return int(value)
+
+
+def finite_nonnegative(a: np.ndarray) -> bool:
+    """Every entry finite and >= 0 (NaN fails), checked with one min and one max: the test that a
+    prediction is servable, on every query's hot path."""
+    return a.size == 0 or bool(a.min() >= 0 and a.max() < np.inf)
 
 
 def check_number(value, field: str, min_value: float | None = None, exclusive: bool = False) -> float:

@@ -268,3 +268,22 @@ def test_a_bare_name_and_its_fidelity_are_one_model_evaluated_once(monkeypatch):
     assert np.array_equal(df["perplexity"], df["perplexity_f100"]) and calls == [1]
     noisy = b.query(X, metrics=["perplexity", "perplexity_f100"], noise=True, seed=0)
     assert np.array_equal(noisy["perplexity"], noisy["perplexity_f100"])
+
+
+@pytest.mark.parametrize("bad", [np.nan, -1.0, np.inf])
+def test_a_bad_surrogate_value_is_an_error_naming_its_column(monkeypatch, bad):
+    """The last check before anything is returned: a NaN, negative or infinite value (injected into
+    the surrogates' output) raises, naming the column, for one row and many."""
+    from hwgptbench.surrogates.serve import MeanGroup
+    original = MeanGroup.predict
+
+    def broken(self, designs, log=False):
+        out = original(self, designs, log)
+        out[0] = np.full_like(out[0], bad)
+        return out
+    monkeypatch.setattr(MeanGroup, "predict", broken)
+    b = Benchmark("xs")
+    first = b._plan(b.columns()).means.surrogates[0].column
+    for X in (b.space.sample_features(1, seed=0), b.space.sample_features(40, seed=0)):
+        with pytest.raises(RuntimeError, match=rf"non-finite or negative predictions in \['{first}'"):
+            b.evaluate(X, b.columns())

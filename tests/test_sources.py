@@ -179,3 +179,23 @@ def test_facade_perplexity_and_memory_are_hwgpt_benchs():
         api.query(metric="perplexity", predictor="supernet")
     with pytest.raises(ValueError, match="predictor: unknown 'gp'"):
         api.query(metric="perplexity", predictor="gp")
+
+
+@pytest.mark.parametrize("bad", [np.nan, -1.0, np.inf])
+def test_a_bad_predictor_value_is_refused_not_served(monkeypatch, bad):
+    """A NaN, negative or infinite value from HW-GPT-Bench's nets is an error naming the column and
+    the architecture, never clipped (a real fault, injected into the nets' output)."""
+    from hwgptbench import Benchmark
+    from hwgptbench.sources import hwgpt
+
+    original = hwgpt.mlp
+
+    def broken(layers, h):
+        out = original(layers, h)
+        out[-1, 0] = bad
+        return out
+    monkeypatch.setattr(hwgpt, "mlp", broken)
+    b = Benchmark("s")
+    X = b.space.sample_features(5, seed=0)
+    with pytest.raises(RuntimeError, match=r"perplexity_hwgpt: HW-GPT-Bench's predictor returned .* for gpt-s-"):
+        b.evaluate(X, ["perplexity_hwgpt", "memory_MB_hwgpt_float16"])

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..space import get_space
+from ..validation import finite_nonnegative
 from . import IntervalUnavailable
 
 __all__ = ["HWGPTPredictors", "ASSETS", "COLUMNS"]
@@ -74,7 +75,7 @@ class HWGPTPredictors:
                 x = normalised(block)
                 h[mem, :, :x.shape[1]] = x
             out[a:a + len(block)] = mlp(layers, h)
-        if out.size and not (out.min() >= 0 and out.max() < np.inf):     # NaN fails the first
+        if not finite_nonnegative(out):
             i, j = np.argwhere(~(np.isfinite(out) & (out >= 0)))[0]     # never clipped: an error
             raise RuntimeError(f"{columns[j]}: HW-GPT-Bench's predictor returned {out[i, j]!r} for "
                                f"{F.space.decode(F[i:i + 1])[0].id}; not served")

@@ -90,9 +90,9 @@ class MeanGroup:
         if len({s.n_raw for s in self.surrogates}) > 1:
             raise ValueError("surrogates: a MeanGroup needs surrogates of one space (one design layout)")
         self._fused = [i for i, s in enumerate(self.surrogates) if s.trees.depth <= 3]
-        self._width = self.surrogates[0].n_raw + len(DERIVED) if self.surrogates else 0
+        width = self.surrogates[0].n_raw + len(DERIVED) if self.surrogates else 0
         self._forest = Forest([self.surrogates[i].trees for i in self._fused],
-                              [self.reads[i] * self._width for i in self._fused])
+                              [self.reads[i] * width for i in self._fused])
         self._reads_fused = np.array([self.reads[i] for i in self._fused], dtype=np.intp)
         self._coef = np.array([self.surrogates[i].coef for i in self._fused], dtype=np.float64
                               ).reshape(len(self._fused), len(BASELINE_INPUTS)).T
